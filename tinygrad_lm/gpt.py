@@ -1,0 +1,244 @@
+"""GPT: the model in one file.
+
+    idx (B, T) -> token embedding + position -> n_layer x Block -> LayerNorm -> head -> logits (B, T, V)
+    Block:  x = x + attn(ln_1(x));  x = x + mlp(ln_2(x))        (pre-LayerNorm, residual stream)
+
+One ``GPTConfig`` expresses both models this project cares about:
+- ``GPTConfig.seed_mini(vocab_size)``: the tutorial's small character-level GPT, exactly (per-head
+  attention without qkv bias scaled by n_embd**-0.5, ReLU MLP, untied head with bias, learned
+  positions, PyTorch default init; 209,729 parameters for vocab 65);
+- ``GPTConfig.gpt2(...)``: GPT-2 (fused qkv with bias, tanh GELU, tied head, GPT-2 init), with
+  state_dict keys named as GPT-2/nanoGPT (``transformer.h.0.attn.c_attn.weight``...).
+"""
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+from . import backend
+from . import nn
+from .nn import functional as F
+from .tensor import Tensor
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int = 50304
+    block_size: int = 1024
+    n_layer: int = 12
+    n_head: int = 12
+    n_embd: int = 768
+    dropout: float = 0.0
+    bias: bool = True               # biases in Linear layers and LayerNorms
+    # --- what the variants need
+    attention: str = "batched"      # "batched" (CausalSelfAttention) or "heads" (MultiHeadAttention)
+    attn_scale: str = "head"        # scores * head_size**-0.5 ("head") or n_embd**-0.5 ("embd", the seed's)
+    qkv_bias: bool = None           # None: same as `bias`
+    activation: str = "gelu_tanh"   # "gelu_tanh" (GPT-2), "gelu" (exact) or "relu" (the seed's)
+    mlp_ratio: int = 4
+    tie_weights: bool = True        # lm_head.weight is transformer.wte.weight (GPT-2)
+    lm_head_bias: bool = False
+    pos_encoding: str = "learned"   # "learned", "sinusoidal" or "rotary"
+    init: str = "gpt2"              # "gpt2" (N(0, 0.02), scaled residual projections) or "pytorch"
+    layer_norm_eps: float = 1e-5
+    fused: bool = True              # fused attention op (False: the composite of primitives)
+
+    def __post_init__(self):
+        problems = []
+        if self.n_embd % self.n_head:
+            problems.append(f"n_embd={self.n_embd} must be divisible by n_head={self.n_head}")
+        for name, allowed in (("attention", ("batched", "heads")), ("attn_scale", ("head", "embd")),
+                              ("activation", ("gelu_tanh", "gelu", "relu")),
+                              ("pos_encoding", ("learned", "sinusoidal", "rotary")), ("init", ("gpt2", "pytorch"))):
+            if getattr(self, name) not in allowed:
+                problems.append(f"{name}={getattr(self, name)!r} is not one of {allowed}")
+        if min(self.vocab_size, self.block_size, self.n_layer, self.n_head, self.n_embd) < 1:
+            problems.append("vocab_size, block_size, n_layer, n_head and n_embd must be positive")
+        if problems:
+            raise ValueError("GPTConfig: " + "; ".join(problems))
+
+    @classmethod
+    def seed_mini(cls, vocab_size=65, block_size=32, n_layer=4, n_head=4, n_embd=64, dropout=0.0, **kw):
+        """The tutorial's character-level GPT, exactly."""
+        return cls(vocab_size=vocab_size, block_size=block_size, n_layer=n_layer, n_head=n_head,
+                   n_embd=n_embd, dropout=dropout, bias=True, attention="heads", attn_scale="embd",
+                   qkv_bias=False, activation="relu", tie_weights=False, lm_head_bias=True,
+                   pos_encoding="learned", init="pytorch", **kw)
+
+    @classmethod
+    def gpt2(cls, vocab_size=50257, block_size=1024, n_layer=12, n_head=12, n_embd=768, dropout=0.0, **kw):
+        """GPT-2 (the defaults are GPT-2 small, 124M parameters)."""
+        return cls(vocab_size=vocab_size, block_size=block_size, n_layer=n_layer, n_head=n_head,
+                   n_embd=n_embd, dropout=dropout, bias=True, attention="batched", attn_scale="head",
+                   activation="gelu_tanh", tie_weights=True, lm_head_bias=False, pos_encoding="learned",
+                   init="gpt2", **kw)
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"GPTConfig: unknown fields {sorted(unknown)}")
+        return cls(**d)
+
+
+class MLP(nn.Module):
+    """Position-wise feed-forward: Linear(C, 4C) -> activation -> Linear(4C, C) -> dropout."""
+
+    def __init__(self, config):
+        super().__init__()
+        hidden = config.mlp_ratio * config.n_embd
+        self.c_fc = nn.Linear(config.n_embd, hidden, bias=config.bias)
+        self.act = nn.ReLU() if config.activation == "relu" else \
+            nn.GELU("tanh" if config.activation == "gelu_tanh" else "none")
+        self.c_proj = nn.Linear(hidden, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x):
+        return self.dropout(self.c_proj(self.act(self.c_fc(x))))
+
+
+class Block(nn.Module):
+    """A transformer block: communication (attention) then computation (MLP), each pre-normed
+    and added to the residual stream."""
+
+    def __init__(self, config, rotary=None):
+        super().__init__()
+        c = config
+        scale = c.n_embd ** -0.5 if c.attn_scale == "embd" else None
+        qkv_bias = c.bias if c.qkv_bias is None else c.qkv_bias
+        self.ln_1 = nn.LayerNorm(c.n_embd, eps=c.layer_norm_eps, bias=c.bias)
+        if c.attention == "heads":
+            self.attn = nn.MultiHeadAttention(c.n_embd, c.n_head, c.block_size, c.dropout, qkv_bias=qkv_bias,
+                                              proj_bias=c.bias, scale=scale, rotary=rotary)
+        else:
+            self.attn = nn.CausalSelfAttention(c.n_embd, c.n_head, c.block_size, c.dropout, bias=c.bias,
+                                               qkv_bias=qkv_bias, scale=scale, rotary=rotary, fused=c.fused)
+        self.ln_2 = nn.LayerNorm(c.n_embd, eps=c.layer_norm_eps, bias=c.bias)
+        self.mlp = MLP(c)
+
+    def forward(self, x, kv_cache=None):
+        x = x + self.attn(self.ln_1(x), kv_cache)
+        return x + self.mlp(self.ln_2(x))
+
+
+class Transformer(nn.Module):
+    """The body: embeddings, blocks, final LayerNorm (GPT-2's ``transformer``)."""
+
+    def __init__(self, config):
+        super().__init__()
+        c = config
+        self.wte = nn.Embedding(c.vocab_size, c.n_embd)
+        rotary = None
+        if c.pos_encoding == "learned":
+            self.wpe = nn.LearnedPositionalEmbedding(c.block_size, c.n_embd)
+        elif c.pos_encoding == "sinusoidal":
+            self.wpe = nn.SinusoidalPositionalEncoding(c.block_size, c.n_embd)
+        else:
+            rotary = nn.RotaryEmbedding(c.n_embd // c.n_head, c.block_size)
+            self.rotary = rotary       # registered once here; shared by every attention layer
+        self.drop = nn.Dropout(c.dropout)
+        self.h = nn.ModuleList([Block(c, rotary) for _ in range(c.n_layer)])
+        self.ln_f = nn.LayerNorm(c.n_embd, eps=c.layer_norm_eps, bias=c.bias)
+
+
+def _cache_length(layer_cache):
+    # per-head attention keeps one cache per head; they all have the same length
+    return (layer_cache[0] if isinstance(layer_cache, list) else layer_cache).length
+
+
+class GPT(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.transformer = Transformer(config)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=config.lm_head_bias)
+        if config.init == "gpt2":
+            nn.init.gpt2_init_(self, config.n_layer)
+        if config.tie_weights:
+            self.lm_head.weight = self.transformer.wte.weight
+
+    def forward(self, idx, targets=None, kv_caches=None):
+        """idx: (B, T) token ids -> (logits (B, T, vocab_size), loss or None)."""
+        c = self.config
+        idx_data = self._check_ids(idx, "idx")
+        B, T = idx_data.shape
+        start = 0 if kv_caches is None else _cache_length(kv_caches[0])
+        if start + T > c.block_size:
+            raise ValueError(f"GPT: a sequence of {start + T} tokens is longer than block_size="
+                             f"{c.block_size}; crop the context to the last {c.block_size} tokens")
+        tr = self.transformer
+        x = tr.wte(idx_data)
+        if c.pos_encoding != "rotary":
+            x = x + tr.wpe(T, start)
+        x = tr.drop(x)
+        for i, block in enumerate(tr.h):
+            x = block(x, None if kv_caches is None else kv_caches[i])
+        logits = self.lm_head(tr.ln_f(x))
+        loss = None
+        if targets is not None:
+            target_data = self._check_ids(targets, "targets", ignore=-100)
+            if target_data.shape != idx_data.shape:
+                raise ValueError(f"GPT: targets of shape {tuple(target_data.shape)} do not match "
+                                 f"idx of shape {tuple(idx_data.shape)}")
+            loss = F.cross_entropy(logits, target_data)
+        return logits, loss
+
+    def _check_ids(self, ids, what, ignore=None):
+        data = ids.data if isinstance(ids, Tensor) else ids
+        if not hasattr(data, "dtype"):
+            data = np.asarray(data)
+        data = backend.to_device(data, self.device)
+        if data.dtype.kind not in "iu":
+            raise TypeError(f"GPT: {what} must hold integer token ids, got dtype {data.dtype}")
+        if data.ndim != 2:
+            raise ValueError(f"GPT: {what} must have shape (batch, time), got {tuple(data.shape)}")
+        if data.size:
+            low, high = int(data.min()), int(data.max())
+            if (low < 0 and low != ignore) or high >= self.config.vocab_size:
+                bad = high if high >= self.config.vocab_size else low
+                raise IndexError(f"GPT: {what} holds token id {bad}, outside the vocabulary "
+                                 f"0..{self.config.vocab_size - 1} (vocab_size={self.config.vocab_size})")
+        return data
+
+    def new_kv_caches(self):
+        return [block.attn.new_cache() for block in self.transformer.h]
+
+    def num_parameters(self, non_embedding=False):
+        n = super().num_parameters()
+        if non_embedding and self.config.pos_encoding == "learned":
+            n -= self.transformer.wpe.weight.numel()
+        return n
+
+    def flops_per_token(self):
+        """Forward + backward FLOPs per token (6N plus attention's 12 L T C), as nanoGPT's MFU."""
+        c = self.config
+        return 6 * self.num_parameters(non_embedding=True) + 12 * c.n_layer * c.n_embd * c.block_size
+
+    def attention_maps(self, idx):
+        """Attention weights of every layer for a prompt: a NumPy array (n_layer, B, n_head, T, T)."""
+        from .tensor import no_grad
+        attns = [b.attn for b in self.transformer.h]
+        for a in attns:
+            a.store_weights = True
+        try:
+            with no_grad():
+                self.forward(idx)
+            return np.stack([a.attention_weights.numpy() for a in attns])
+        finally:
+            for a in attns:
+                a.store_weights = False
+
+    # generation lives in generate.py; attached here so it reads as model.generate(...)
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, seed=None,
+                 use_cache=True):
+        from .generate import generate
+        return generate(self, idx, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+                        seed=seed, use_cache=use_cache)
+
+    @classmethod
+    def from_pretrained(cls, path, dtype=np.float32):
+        from .hf import load_gpt2
+        return load_gpt2(path, dtype=dtype)

@@ -1,0 +1,168 @@
+"""Causal self-attention, two ways that compute the same function.
+
+- ``Head`` + ``MultiHeadAttention``: the way the seed tutorial writes it, one small module per
+  head (its own key/query/value Linear layers), heads run one after another, outputs concatenated
+  and projected. Easy to read.
+- ``CausalSelfAttention``: GPT-2's way, one Linear producing q, k and v for all heads at once
+  ("c_attn"), heads as a batch dimension, one fused attention op. Faster.
+
+With copied weights both give the same outputs and gradients (tests/test_attention.py).
+Either can keep its attention weights for plotting: set ``store_weights = True`` and read
+``attention_weights`` (batch, heads, T, T) after a forward.
+"""
+import numpy as np
+
+from ..ops import cat
+from . import functional as F
+from .layers import Dropout, Linear
+from .module import Module
+
+
+class KVCache:
+    """Keys and values of the positions seen so far, for one attention layer during generation."""
+
+    def __init__(self):
+        self.k = self.v = None
+
+    @property
+    def length(self):
+        return 0 if self.k is None else self.k.shape[-2]
+
+    def append(self, k, v):
+        """Add this step's (..., T_new, D) keys and values; return all of them so far."""
+        if self.k is not None:
+            k, v = cat([self.k, k], dim=-2), cat([self.v, v], dim=-2)
+        self.k, self.v = k.detach(), v.detach()
+        return k, v
+
+
+class Head(Module):
+    """One head of causal self-attention (the seed's ``Head``): its own query, key, value."""
+
+    def __init__(self, n_embd, head_size, block_size, dropout=0.0, bias=False, scale=None, rotary=None):
+        super().__init__()
+        self.key = Linear(n_embd, head_size, bias=bias)
+        self.query = Linear(n_embd, head_size, bias=bias)
+        self.value = Linear(n_embd, head_size, bias=bias)
+        self.dropout = Dropout(dropout)
+        self.block_size = block_size
+        # the seed scales by n_embd**-0.5; "Attention is all you need" by head_size**-0.5
+        self.scale = head_size ** -0.5 if scale is None else scale
+        self.rotary = rotary
+        self.store_weights, self.attention_weights = False, None
+
+    def forward(self, x, kv_cache=None):
+        start = 0 if kv_cache is None else kv_cache.length
+        q, k, v = self.query(x), self.key(x), self.value(x)          # (B, T, head_size)
+        if self.rotary is not None:
+            q, k = self.rotary(q, start), self.rotary(k, start)
+        if kv_cache is not None:
+            k, v = kv_cache.append(k, v)
+        p_drop = self.dropout.p if self.training else 0.0
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scale,
+                                             dropout_p=p_drop, return_weights=self.store_weights)
+        if self.store_weights:
+            out, self.attention_weights = out
+        return out
+
+
+class MultiHeadAttention(Module):
+    """Several Heads side by side, concatenated, then projected back to n_embd (the seed's)."""
+
+    def __init__(self, n_embd, n_head, block_size, dropout=0.0, qkv_bias=False, proj_bias=True,
+                 scale=None, rotary=None):
+        super().__init__()
+        head_size = n_embd // n_head
+        self.heads = _module_list([Head(n_embd, head_size, block_size, dropout, qkv_bias, scale, rotary)
+                                   for _ in range(n_head)])
+        self.c_proj = Linear(n_embd, n_embd, bias=proj_bias)
+        self.dropout = Dropout(dropout)
+
+    @property
+    def store_weights(self):
+        return self.heads[0].store_weights
+
+    @store_weights.setter
+    def store_weights(self, flag):
+        for h in self.heads:
+            h.store_weights = flag
+
+    @property
+    def attention_weights(self):
+        from ..ops import stack
+        return stack([h.attention_weights for h in self.heads], dim=1)
+
+    def forward(self, x, kv_caches=None):
+        caches = kv_caches if kv_caches is not None else [None] * len(self.heads)
+        out = cat([h(x, c) for h, c in zip(self.heads, caches)], dim=-1)
+        return self.dropout(self.c_proj(out))
+
+    def new_cache(self):
+        return [KVCache() for _ in self.heads]
+
+
+def _module_list(modules):
+    from .module import ModuleList
+    return ModuleList(modules)
+
+
+class CausalSelfAttention(Module):
+    """Batched multi-head causal self-attention with one fused qkv projection (GPT-2's ``attn``)."""
+
+    def __init__(self, n_embd, n_head, block_size, dropout=0.0, bias=True, qkv_bias=None, scale=None,
+                 rotary=None, fused=True):
+        super().__init__()
+        if n_embd % n_head:
+            raise ValueError(f"n_embd={n_embd} is not divisible by n_head={n_head}")
+        self.n_head, self.n_embd = n_head, n_embd
+        self.c_attn = Linear(n_embd, 3 * n_embd, bias=bias if qkv_bias is None else qkv_bias)
+        self.c_proj = Linear(n_embd, n_embd, bias=bias)
+        self.resid_dropout = Dropout(dropout)
+        self.attn_dropout_p = dropout
+        self.scale = (n_embd // n_head) ** -0.5 if scale is None else scale
+        self.rotary = rotary
+        self.fused = fused
+        self.store_weights, self.attention_weights = False, None
+
+    def forward(self, x, kv_cache=None):
+        B, T, C = x.shape
+        H, D = self.n_head, C // self.n_head
+        start = 0 if kv_cache is None else kv_cache.length
+        qkv = self.c_attn(x).reshape(B, T, 3, H, D).permute(2, 0, 3, 1, 4)   # (3, B, H, T, D)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        if self.rotary is not None:
+            q, k = self.rotary(q, start), self.rotary(k, start)
+        if kv_cache is not None:
+            k, v = kv_cache.append(k, v)
+        p_drop = self.attn_dropout_p if self.training else 0.0
+        attend = F.scaled_dot_product_attention if self.fused else F.scaled_dot_product_attention_composite
+        y = attend(q, k, v, is_causal=True, scale=self.scale, dropout_p=p_drop,
+                   return_weights=self.store_weights)
+        if self.store_weights:
+            y, self.attention_weights = y
+        y = y.permute(0, 2, 1, 3).reshape(B, T, C)                          # heads side by side
+        return self.resid_dropout(self.c_proj(y))
+
+    def new_cache(self):
+        return KVCache()
+
+    @classmethod
+    def from_heads(cls, mha):
+        """A CausalSelfAttention holding copies of a MultiHeadAttention's weights (for the tests
+        and lessons that show both compute the same thing)."""
+        first = mha.heads[0]
+        n_head, (head_size, n_embd) = len(mha.heads), first.query.weight.shape
+        out = cls(n_embd, n_head, first.block_size, mha.dropout.p, bias=mha.c_proj.bias is not None,
+                  qkv_bias=first.query.bias is not None, scale=first.scale, rotary=first.rotary)
+        out.to(dtype=first.query.weight.dtype)
+        w = np.concatenate([np.concatenate([h.query.weight.numpy() for h in mha.heads]),
+                            np.concatenate([h.key.weight.numpy() for h in mha.heads]),
+                            np.concatenate([h.value.weight.numpy() for h in mha.heads])])
+        out.c_attn.weight.data[...] = w
+        if first.query.bias is not None:
+            out.c_attn.bias.data[...] = np.concatenate(
+                [np.concatenate([getattr(h, n).bias.numpy() for h in mha.heads]) for n in ("query", "key", "value")])
+        out.c_proj.weight.data[...] = mha.c_proj.weight.numpy()
+        if mha.c_proj.bias is not None:
+            out.c_proj.bias.data[...] = mha.c_proj.bias.numpy()
+        return out

@@ -1,0 +1,53 @@
+"""Ops that neural networks add to the array basics: embedding lookup and dropout."""
+from .. import random
+from ..tensor import Function
+from .shape import scatter_add
+
+
+def check_indices(xp, indices, size, what):
+    """Raise a clear error for an index outside [0, size).
+
+    NumPy raises on its own; CuPy silently wraps around (index -1 and index size both read a
+    valid row), so we check on every device.
+    """
+    if indices.size == 0:
+        return
+    low, high = int(indices.min()), int(indices.max())
+    if low < 0 or high >= size:
+        bad = low if low < 0 else high
+        raise IndexError(f"{what}: index {bad} is out of range for size {size} "
+                         f"(valid indices are 0..{size - 1})")
+
+
+class Embedding(Function):
+    """y[..., :] = W[idx[...], :]  (a row lookup; the same as one_hot(idx) @ W).
+
+    Backward: row r of dL/dW is the sum of the upstream gradients of every position that looked
+    up r. Rows repeat, so this is a scatter-add.
+    """
+
+    def forward(self, weight, indices):
+        check_indices(self.xp, indices, weight.shape[0], "Embedding")
+        self.indices, self.weight_shape, self.dtype = indices, weight.shape, weight.dtype
+        return weight[indices]
+
+    def backward(self, grad):
+        g_weight = self.xp.zeros(self.weight_shape, dtype=self.dtype)
+        scatter_add(self.xp, g_weight, self.indices.reshape(-1),
+                    grad.reshape(-1, self.weight_shape[1]))
+        return g_weight
+
+
+class Dropout(Function):
+    """y = x * mask / (1 - p), with mask_i ~ Bernoulli(1 - p): the expected value is x.
+
+    dy/dx = mask / (1 - p). (In eval mode, or with p = 0, the op is skipped altogether.)
+    """
+
+    def forward(self, x, p):
+        keep = random.uniform(x.shape, device=self.device, dtype=x.dtype) >= p
+        self.scale = keep.astype(x.dtype) / (1 - p)
+        return x * self.scale
+
+    def backward(self, grad):
+        return grad * self.scale

@@ -1,0 +1,47 @@
+"""softmax and log_softmax over one axis, stable for large inputs and for -inf (masked) entries."""
+from ..tensor import Function
+
+
+class Softmax(Function):
+    """p = exp(x - max x) / sum exp(x - max x) along `axis`.
+
+    Subtracting the max changes nothing mathematically and keeps exp from overflowing; an entry
+    of -inf (a masked position) becomes exactly 0.
+
+    Backward: the Jacobian is dp_i/dx_j = p_i (delta_ij - p_j), so for an upstream gradient g
+      1. g_dot_p = sum_j g_j p_j            (one number per row)
+      2. dL/dx_i = p_i (g_i - g_dot_p)
+    """
+
+    def forward(self, x, axis):
+        xp = self.xp
+        shifted = x - x.max(axis=axis, keepdims=True)
+        e = xp.exp(shifted)
+        self.p = e / e.sum(axis=axis, keepdims=True)
+        self.axis = axis
+        return self.p
+
+    def backward(self, grad):
+        p = self.p
+        g_dot_p = (grad * p).sum(axis=self.axis, keepdims=True)
+        return p * (grad - g_dot_p)
+
+
+class LogSoftmax(Function):
+    """y = x - logsumexp(x) along `axis`, with logsumexp = max + log sum exp(x - max).
+
+    Backward: dy_i/dx_j = delta_ij - p_j with p = softmax(x) = exp(y), so
+      dL/dx = g - p * sum(g)
+    """
+
+    def forward(self, x, axis):
+        xp = self.xp
+        m = x.max(axis=axis, keepdims=True)
+        shifted = x - m
+        y = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+        self.y, self.axis = y, axis
+        return y
+
+    def backward(self, grad):
+        p = self.xp.exp(self.y)
+        return grad - p * grad.sum(axis=self.axis, keepdims=True)
