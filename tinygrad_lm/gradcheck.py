@@ -60,9 +60,11 @@ def gradcheck(fn, inputs, eps=1e-6, rtol=1e-6, atol=1e-8, seed=0, max_elements=5
     # analytic gradients through fresh leaves (never touching the caller's .grad)
     leaves = [Tensor._from_array(t.data.copy(), t.device, True) if t.requires_grad else t for t in tensors]
     out = fn(*leaves)
+    device = out.device
     if upstream is None:
-        upstream = xp.asarray(rng.standard_normal(out.shape))
-    out.backward(xp.asarray(upstream, dtype=out.dtype))
+        upstream = rng.standard_normal(out.shape)
+    upstream = backend.to_device(np.asarray(upstream, dtype=out.dtype), device)
+    out.backward(upstream)
     analytic = {}
     for i in checked:
         g = leaves[i].grad
@@ -80,7 +82,7 @@ def gradcheck(fn, inputs, eps=1e-6, rtol=1e-6, atol=1e-8, seed=0, max_elements=5
             flat = arrays[i].reshape(-1)
             numeric = np.zeros(flat.size)
             for j in range(flat.size):
-                original = flat[j].item()
+                original = float(flat[j])
                 flat[j] = original + eps
                 plus = _loss(fn, arrays, tensors, upstream, xp)
                 flat[j] = original - eps
@@ -103,7 +105,7 @@ def gradcheck(fn, inputs, eps=1e-6, rtol=1e-6, atol=1e-8, seed=0, max_elements=5
             predicted = sum(float((analytic[i] * directions[i]).sum()) for i in checked)
             for sign, name in ((1, "plus"), (-1, "minus")):
                 for i in checked:
-                    arrays[i] = tensors[i].data + sign * eps * xp.asarray(directions[i])
+                    arrays[i] = tensors[i].data + backend.to_device(sign * eps * directions[i], device)
                 if name == "plus":
                     plus = _loss(fn, arrays, tensors, upstream, xp)
                 else:

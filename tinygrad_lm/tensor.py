@@ -243,7 +243,11 @@ class Tensor:
                     f"{self.shape}; pass gradient= an array of that shape (or reduce with .sum()/.mean())")
             gradient = xp.ones_like(self.data)
         else:
-            gradient = gradient.data if isinstance(gradient, Tensor) else xp.asarray(gradient, dtype=self.dtype)
+            if isinstance(gradient, Tensor):
+                gradient = gradient.data
+            elif backend.device_of(gradient) != self.device or not hasattr(gradient, "dtype"):
+                gradient = backend.to_device(np.asarray(gradient, dtype=self.dtype), self.device)
+            gradient = gradient.astype(self.dtype, copy=False)
             if gradient.shape != self.data.shape:
                 raise GradientShapeError(f"backward(): gradient has shape {gradient.shape} but the "
                                          f"tensor has shape {self.shape}")

@@ -254,7 +254,11 @@ def chunk(self, chunks, dim=0):
 
 def masked_fill(self, mask, value):
     mask = raw(mask, self.device)
-    if np.broadcast_shapes(mask.shape, self.shape) != self.shape:
+    try:
+        fits = np.broadcast_shapes(tuple(mask.shape), self.shape) == self.shape
+    except ValueError:
+        fits = False
+    if not fits:
         raise ValueError(f"MaskedFill: mask of shape {tuple(mask.shape)} does not broadcast to "
                          f"the tensor's shape {self.shape}")
     return MaskedFill.apply(self, mask=mask, value=value)
