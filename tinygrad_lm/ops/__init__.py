@@ -48,11 +48,24 @@ def raw(value, device):
     return value
 
 
+def broadcast_shape(a, b):
+    """NumPy's broadcasting rule for two shapes (None if they do not broadcast); plain Python,
+    because np.broadcast_shapes costs more than a small op."""
+    if a == b:
+        return a
+    n = max(len(a), len(b))
+    a, b = (1,) * (n - len(a)) + tuple(a), (1,) * (n - len(b)) + tuple(b)
+    out = []
+    for x, y in zip(a, b):
+        if x != y and x != 1 and y != 1:
+            return None
+        out.append(y if x == 1 else x)
+    return tuple(out)
+
+
 def _check_same_shape_or_broadcast(op, x, y):
-    try:
-        np.broadcast_shapes(x.shape, y.shape)
-    except ValueError:
-        raise ValueError(f"{op}: shapes {x.shape} and {y.shape} cannot be broadcast together") from None
+    if x.shape != y.shape and broadcast_shape(x.shape, y.shape) is None:
+        raise ValueError(f"{op}: shapes {x.shape} and {y.shape} cannot be broadcast together")
 
 
 def _binary(op_class, symbol):
@@ -96,9 +109,7 @@ def matmul(self, other):
     if x.shape[-1] != y.shape[-2]:
         raise ValueError(f"MatMul: shapes {self.shape} and {other.shape} cannot be multiplied "
                          f"(inner sizes {x.shape[-1]} and {y.shape[-2]} differ)")
-    try:
-        np.broadcast_shapes(x.shape[:-2], y.shape[:-2])
-    except ValueError:
+    if broadcast_shape(x.shape[:-2], y.shape[:-2]) is None:
         raise ValueError(f"MatMul: batch shapes of {self.shape} and {other.shape} cannot be broadcast") from None
     z = MatMul.apply(x, y)
     if self.ndim == 1:
@@ -254,11 +265,7 @@ def chunk(self, chunks, dim=0):
 
 def masked_fill(self, mask, value):
     mask = raw(mask, self.device)
-    try:
-        fits = np.broadcast_shapes(tuple(mask.shape), self.shape) == self.shape
-    except ValueError:
-        fits = False
-    if not fits:
+    if broadcast_shape(tuple(mask.shape), self.shape) != self.shape:
         raise ValueError(f"MaskedFill: mask of shape {tuple(mask.shape)} does not broadcast to "
                          f"the tensor's shape {self.shape}")
     return MaskedFill.apply(self, mask=mask, value=value)

@@ -1,0 +1,90 @@
+"""GPT-2's tokenizer files: where to find them, and how to read them.
+
+encoder.json maps token strings to ids; vocab.bpe lists the 50,000 merges in order. Both spell
+bytes through GPT-2's byte->unicode table (printable bytes stand for themselves, the other 68
+become chr(256 + n): a leading space shows as 'Ġ'), which we undo to get plain bytes.
+"""
+import json
+import os
+import pathlib
+
+from ..download import data_root, fetch
+from .base import TokenizerFileError
+
+GPT2_URL = "https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/"
+GPT2_FILES = {
+    "encoder.json": "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783",
+    "vocab.bpe": "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5",
+}
+END_OF_TEXT = "<|endoftext|>"
+
+
+def bytes_to_unicode():
+    """GPT-2's table: byte -> a printable unicode character standing for it."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
+        list(range(ord("®"), ord("ÿ") + 1))
+    table, n = {}, 0
+    for b in range(256):
+        if b in printable:
+            table[b] = chr(b)
+        else:
+            table[b] = chr(256 + n)
+            n += 1
+    return table
+
+
+def read_gpt2_files(encoder_json, vocab_bpe):
+    """-> (byte_ids, merges as id pairs, special tokens) for BPETokenizer."""
+    try:
+        encoder = json.loads(pathlib.Path(encoder_json).read_text(encoding="utf-8"))
+        lines = pathlib.Path(vocab_bpe).read_text(encoding="utf-8").split("\n")
+    except FileNotFoundError as e:
+        raise TokenizerFileError(f"GPT-2 tokenizer file missing: {e.filename}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise TokenizerFileError(f"GPT-2 encoder.json {encoder_json} is corrupt: {e}") from None
+    byte_char = bytes_to_unicode()
+    try:
+        byte_ids = [encoder[byte_char[b]] for b in range(256)]
+    except KeyError as e:
+        raise TokenizerFileError(f"{encoder_json}: no id for the single byte token {e}") from None
+    merge_lines = [ln for ln in lines[1:] if ln.strip()] if lines and lines[0].startswith("#") else \
+        [ln for ln in lines if ln.strip()]
+    merges = []
+    for k, line in enumerate(merge_lines):
+        parts = line.split()
+        if len(parts) != 2:
+            raise TokenizerFileError(f"{vocab_bpe}: line {k + 2} is not 'left right': {line!r}")
+        a, b = parts
+        try:
+            ids = (encoder[a], encoder[b], encoder[a + b])
+        except KeyError as e:
+            raise TokenizerFileError(f"{vocab_bpe}: merge {k} uses {e}, which encoder.json lacks") from None
+        if ids[2] != 256 + k:
+            raise TokenizerFileError(f"{vocab_bpe}: merge {k} makes id {ids[2]}, expected {256 + k}")
+        merges.append(ids[:2])
+    specials = {t: i for t, i in encoder.items() if i >= 256 + len(merges)}
+    return byte_ids, merges, specials
+
+
+def gpt2_files(directory=None, download=True):
+    """Paths of encoder.json and vocab.bpe: from `directory`, else $TINYGRAD_LM_DATA/gpt2 (or
+    ./data/gpt2), downloading them there with a sha256 check when they are missing."""
+    folder = pathlib.Path(directory) if directory else data_root() / "gpt2"
+    paths = {}
+    for name, sha in GPT2_FILES.items():
+        path = folder / name
+        if not path.exists() and download and directory is None:
+            fetch(GPT2_URL + name, path, sha256=sha, what=f"GPT-2 {name}",
+                  how_to_offline=f"Offline: copy encoder.json and vocab.bpe into {folder} or set "
+                                 "TINYGRAD_LM_DATA to a folder holding gpt2/encoder.json and gpt2/vocab.bpe.")
+        if not path.exists():
+            raise TokenizerFileError(f"GPT-2 tokenizer file {path} not found; put encoder.json and vocab.bpe "
+                                     "there (or set TINYGRAD_LM_DATA to a folder holding gpt2/)")
+        paths[name] = path
+    return paths["encoder.json"], paths["vocab.bpe"]
+
+
+def gpt2_tokenizer(directory=None, download=True):
+    """GPT-2's tokenizer as a BPETokenizer (ids identical to tiktoken's "gpt2" encoding)."""
+    from .bpe import BPETokenizer
+    return BPETokenizer.from_gpt2_files(*gpt2_files(directory or os.environ.get("TINYGRAD_LM_GPT2_DIR"), download))
