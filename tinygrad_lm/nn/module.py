@@ -239,3 +239,29 @@ class ModuleList(Module):
 
     def __iter__(self):
         return iter(self._modules.values())
+
+
+def functional_call(module, parameters, *args, **kwargs):
+    """Call `module` with some parameters replaced by the given tensors (``torch.func.functional_call``).
+
+    parameters: {name: Tensor} with names from ``named_parameters()``. Used by gradcheck to treat
+    a layer's weights as inputs. A tied parameter is replaced everywhere it is used.
+    """
+    own = dict(module.named_parameters())
+    unknown = set(parameters) - set(own)
+    if unknown:
+        raise KeyError(f"functional_call: {type(module).__name__} has no parameters {sorted(unknown)}")
+    replacement = {id(own[name]): t for name, t in parameters.items()}
+    swapped = []
+    for m in module.modules():
+        for attr, p in list(m._parameters.items()):
+            if id(p) in replacement:
+                swapped.append((m, attr, p))
+                m._parameters[attr] = replacement[id(p)]
+                object.__setattr__(m, attr, replacement[id(p)])
+    try:
+        return module(*args, **kwargs)
+    finally:
+        for m, attr, p in swapped:
+            m._parameters[attr] = p
+            object.__setattr__(m, attr, p)
