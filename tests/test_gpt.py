@@ -65,7 +65,7 @@ def test_same_seed_same_model():
 @pytest.mark.skipif(torch is None, reason="torch is not installed (optional cross-check)")
 @pytest.mark.parametrize("name", ["seed_mini", "gpt2"])
 def test_whole_model_parity_with_pytorch_float64(name, rng):
-    from .torch_reference import from_ours
+    from tinygrad_lm.crosscheck.torch_gpt import from_ours
     config = small_configs()[name]
     tg.manual_seed(2)
     model = GPT(config).double()

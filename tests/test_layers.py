@@ -87,8 +87,18 @@ FUSED_PAIRS = {
     "cross_entropy": (lambda z: F.cross_entropy(z, np.array([[1, 4, 0], [2, -100, 4]])),
                       lambda z: F.cross_entropy_composite(z, np.array([[1, 4, 0], [2, -100, 4]])), [(2, 3, 5)]),
     "gelu": (lambda x: F.gelu(x, "tanh"), F.gelu_composite, [(4, 5)]),
+    "linear": (F.linear, F.linear_composite, [(2, 3, 4), (5, 4), (5,)]),
+    "packed_attention": (lambda qkv: F.causal_self_attention(qkv, 2, scale=0.4),
+                         lambda qkv: _packed_composite(qkv, 2, 0.4), [(2, 5, 12)]),
     "softmax": (lambda x: F.softmax(x, -1), lambda x: F.softmax_composite(x, -1), [(3, 5)]),
 }
+
+
+def _packed_composite(qkv, n_head, scale):
+    B, T, C3 = qkv.shape
+    q, k, v = qkv.reshape(B, T, 3, n_head, C3 // 3 // n_head).permute(2, 0, 3, 1, 4).split(1, dim=0)
+    y = F.scaled_dot_product_attention_composite(q[0], k[0], v[0], is_causal=True, scale=scale)
+    return y.permute(0, 2, 1, 3).reshape(B, T, C3 // 3)
 
 
 @pytest.mark.parametrize("name", sorted(FUSED_PAIRS))

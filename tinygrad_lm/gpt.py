@@ -65,10 +65,10 @@ class GPTConfig:
                    pos_encoding="learned", init="pytorch", **kw)
 
     @classmethod
-    def gpt2(cls, vocab_size=50257, block_size=1024, n_layer=12, n_head=12, n_embd=768, dropout=0.0, **kw):
+    def gpt2(cls, vocab_size=50257, block_size=1024, n_layer=12, n_head=12, n_embd=768, dropout=0.0, bias=True, **kw):
         """GPT-2 (the defaults are GPT-2 small, 124M parameters)."""
         return cls(vocab_size=vocab_size, block_size=block_size, n_layer=n_layer, n_head=n_head,
-                   n_embd=n_embd, dropout=dropout, bias=True, attention="batched", attn_scale="head",
+                   n_embd=n_embd, dropout=dropout, bias=bias, attention="batched", attn_scale="head",
                    activation="gelu_tanh", tie_weights=True, lm_head_bias=False, pos_encoding="learned",
                    init="gpt2", **kw)
 

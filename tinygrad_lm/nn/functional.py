@@ -7,8 +7,8 @@ Tests check fused == composite == finite differences; lessons show both.
 import math
 
 from .. import backend
-from ..ops import (CrossEntropy, Dropout, Embedding, GELUErf, GELUTanh, LayerNorm, LogSoftmax,
-                   ReLU, ScaledDotProductAttention, Softmax, raw)
+from ..ops import (CrossEntropy, Linear as LinearOp, Dropout, Embedding, GELUErf, GELUTanh, LayerNorm, LogSoftmax,
+                   PackedCausalAttention, ReLU, ScaledDotProductAttention, Softmax, raw)
 from ..ops.unary import SQRT_2_OVER_PI
 from ..tensor import Tensor
 
@@ -56,11 +56,21 @@ def dropout(x, p=0.5, training=True):
 
 
 # ------------------------------------------------------------------ layers as functions
-def linear(x, weight, bias=None):
-    """x @ weight^T + bias, with weight stored (out_features, in_features) as PyTorch."""
+def _check_linear(x, weight):
     if x.shape[-1] != weight.shape[1]:
         raise ValueError(f"linear: input has {x.shape[-1]} features (shape {x.shape}) but the "
                          f"weight expects {weight.shape[1]} (weight shape {weight.shape})")
+
+
+def linear(x, weight, bias=None):
+    """x @ weight^T + bias, with weight stored (out_features, in_features) as PyTorch (fused op)."""
+    _check_linear(x, weight)
+    return LinearOp.apply(x, weight) if bias is None else LinearOp.apply(x, weight, bias)
+
+
+def linear_composite(x, weight, bias=None):
+    """The same from primitives: matmul with the transposed weight, then add the bias."""
+    _check_linear(x, weight)
     y = x @ weight.T
     return y + bias if bias is not None else y
 
@@ -122,6 +132,16 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
             weights = _attention_weights(query, key, is_causal, scale).data
         return out, Tensor._from_array(weights, out.device)
     return out
+
+
+def causal_self_attention(qkv, n_head, scale=None, dropout_p=0.0):
+    """Multi-head causal attention from a packed (B, T, 3C) q|k|v projection to (B, T, C), fused
+    (heads split and merged inside the op; see ops/fused.py PackedCausalAttention)."""
+    B, T, C3 = qkv.shape
+    if C3 % (3 * n_head):
+        raise ValueError(f"causal_self_attention: last dimension {C3} is not 3 * n_head * head_size")
+    scale = (C3 // 3 // n_head) ** -0.5 if scale is None else scale
+    return PackedCausalAttention.apply(qkv, n_head=n_head, scale=scale, dropout_p=dropout_p)
 
 
 def _attention_weights(query, key, is_causal, scale):

@@ -8,7 +8,7 @@ import numpy as np
 from .. import backend
 from ..tensor import Tensor
 from .arithmetic import Add, Div, Mul, Neg, Pow, Sub, unbroadcast
-from .fused import CrossEntropy, LayerNorm, ScaledDotProductAttention
+from .fused import CrossEntropy, LayerNorm, Linear, PackedCausalAttention, ScaledDotProductAttention
 from .matmul import MatMul
 from .nn import Dropout, Embedding, check_indices
 from .reduce import Max, Mean, Sum, Var, normalize_axes
@@ -20,7 +20,7 @@ __all__ = [
     "Add", "Sub", "Mul", "Div", "Neg", "Pow", "MatMul", "Sum", "Mean", "Max", "Var", "Exp", "Log",
     "Sqrt", "Tanh", "Sigmoid", "ReLU", "GELUTanh", "GELUErf", "Softmax", "LogSoftmax", "Reshape",
     "Permute", "GetItem", "Concatenate", "MaskedFill", "Where", "Embedding", "Dropout",
-    "CrossEntropy", "LayerNorm", "ScaledDotProductAttention", "unbroadcast", "scatter_add",
+    "CrossEntropy", "LayerNorm", "Linear", "PackedCausalAttention", "ScaledDotProductAttention", "unbroadcast", "scatter_add",
     "check_indices", "as_tensor", "raw",
 ]
 

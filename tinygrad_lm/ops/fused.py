@@ -44,6 +44,68 @@ class CrossEntropy(Function):
         return g_logits
 
 
+class Linear(Function):
+    """y = x @ W^T + b for x (..., in), W (out, in), b (out,), as one op.
+
+    The leading dimensions are flattened first, so each product is one large matrix multiply
+    (N, in) @ (in, out) with N = batch * time, the shape BLAS is fastest at. Backward, with
+    g = dL/dy flattened to (N, out):
+      1. g_x = g @ W                 (N, out) @ (out, in)
+      2. g_W = g^T @ x               (out, N) @ (N, in)   (sums over all N positions at once)
+      3. g_b = sum over N of g
+    """
+
+    def forward(self, x, weight, bias=None):
+        self.x_shape = x.shape
+        self.x2 = x.reshape(-1, x.shape[-1])
+        self.weight, self.has_bias = weight, bias is not None
+        y = self.x2 @ weight.T
+        if bias is not None:
+            y += bias
+        return y.reshape(*x.shape[:-1], weight.shape[0])
+
+    def backward(self, grad):
+        g = grad.reshape(-1, grad.shape[-1])
+        g_x = (g @ self.weight).reshape(self.x_shape)
+        g_weight = g.T @ self.x2
+        if not self.has_bias:
+            return g_x, g_weight
+        return g_x, g_weight, g.sum(axis=0)
+
+
+def row_mean(xp, a):
+    """Mean over the last axis (kept, as keepdims=True) written as a matrix-vector product: BLAS
+    does it several times faster than a reduction over short rows (C = 64 in the small models)."""
+    C = a.shape[-1]
+    return (a.reshape(-1, C) @ xp.full(C, 1 / C, dtype=a.dtype)).reshape(*a.shape[:-1], 1)
+
+
+def row_sum(xp, a):
+    """Sum over the last axis (kept), as a matrix-vector product (see row_mean)."""
+    C = a.shape[-1]
+    return (a.reshape(-1, C) @ xp.ones(C, dtype=a.dtype)).reshape(*a.shape[:-1], 1)
+
+
+_CAUSAL_BIAS = {}
+
+
+def causal_bias(xp, T, S, dtype):
+    """A (T, S) array: 0 where query i may see key j (j <= i + S - T), -inf in the future. Cached."""
+    key = (xp.__name__, T, S, str(dtype))
+    bias = _CAUSAL_BIAS.get(key)
+    if bias is None:
+        future = xp.triu(xp.ones((T, S), dtype=bool), k=S - T + 1)
+        bias = _CAUSAL_BIAS[key] = xp.where(future, xp.asarray(-float("inf"), dtype=dtype),
+                                            xp.asarray(0, dtype=dtype))
+    return bias
+
+
+def column_sum(xp, a):
+    """Sum over every axis but the last, as a vector-matrix product (one BLAS call)."""
+    a2 = a.reshape(-1, a.shape[-1])
+    return xp.ones(a2.shape[0], dtype=a.dtype) @ a2
+
+
 class LayerNorm(Function):
     """y = (x - mean) / sqrt(var + eps) * weight + bias over the last axis (biased variance).
 
@@ -54,12 +116,12 @@ class LayerNorm(Function):
       4. g_x      = inv_std * (g_x_hat - mean(g_x_hat) - x_hat * mean(g_x_hat * x_hat))
     Step 4 is the chain rule through x_hat = (x - mu) * inv_std, where mu and inv_std depend on
     every x of the row: the two means are the paths through mu and through the variance.
+    (Means and sums are written as products with a vector of ones: see row_mean.)
     """
 
     def forward(self, x, weight, bias, eps):
-        mu = x.mean(axis=-1, keepdims=True)
-        centered = x - mu
-        var = (centered * centered).mean(axis=-1, keepdims=True)
+        centered = x - row_mean(self.xp, x)
+        var = row_mean(self.xp, centered * centered)
         self.inv_std = 1 / self.xp.sqrt(var + eps)
         self.x_hat = centered * self.inv_std
         self.weight, self.has_bias = weight, bias is not None
@@ -68,12 +130,10 @@ class LayerNorm(Function):
 
     def backward(self, grad):
         x_hat, inv_std = self.x_hat, self.inv_std
-        rows = tuple(range(grad.ndim - 1))
-        g_bias = grad.sum(axis=rows) if self.has_bias else None
-        g_weight = (grad * x_hat).sum(axis=rows)
+        g_bias = column_sum(self.xp, grad) if self.has_bias else None
+        g_weight = column_sum(self.xp, grad * x_hat)
         g_x_hat = grad * self.weight
-        g_x = inv_std * (g_x_hat - g_x_hat.mean(axis=-1, keepdims=True)
-                         - x_hat * (g_x_hat * x_hat).mean(axis=-1, keepdims=True))
+        g_x = inv_std * (g_x_hat - row_mean(self.xp, g_x_hat) - x_hat * row_mean(self.xp, g_x_hat * x_hat))
         return (g_x, g_weight, g_bias) if self.has_bias else (g_x, g_weight)
 
 
@@ -100,12 +160,11 @@ class ScaledDotProductAttention(Function):
         T, S = q.shape[-2], k.shape[-2]
         s = q @ k.swapaxes(-1, -2)
         s *= scale
-        if is_causal:
-            future = xp.triu(xp.ones((T, S), dtype=bool), k=S - T + 1)
-            s[..., future] = -xp.inf
+        if is_causal:               # adding 0 or -inf broadcasts faster than a boolean assignment
+            s += causal_bias(xp, T, S, s.dtype)
         s -= s.max(axis=-1, keepdims=True)
         p = xp.exp(s, out=s)
-        p /= p.sum(axis=-1, keepdims=True)
+        p /= row_sum(xp, p)
         self.p = p
         if dropout_p > 0:
             from .. import random
@@ -118,13 +177,43 @@ class ScaledDotProductAttention(Function):
         return p_drop @ v
 
     def backward(self, grad):
+        xp = self.xp
         q, k, v, p, p_drop, scale = self.q, self.k, self.v, self.p, self.p_drop, self.scale
         g_v = p_drop.swapaxes(-1, -2) @ grad
         g_p = grad @ v.swapaxes(-1, -2)
         if self.keep_scale is not None:
             g_p *= self.keep_scale
-        g_s = p * (g_p - (g_p * p).sum(axis=-1, keepdims=True))
+        g_s = p * (g_p - row_sum(xp, g_p * p))
         g_s *= scale
         g_q = g_s @ k
         g_k = g_s.swapaxes(-1, -2) @ q
         return g_q, g_k, g_v
+
+
+class PackedCausalAttention(Function):
+    """Multi-head causal attention straight from the packed qkv projection, as one op:
+
+        qkv (B, T, 3C) -> q, k, v (B, H, T, D) -> ScaledDotProductAttention -> y (B, T, C)
+
+    Splitting the heads apart and merging them back are only views of the same memory, so doing
+    them inside the op (instead of as reshape / permute / getitem ops in the graph) saves their
+    gradient copies; the backward writes g_q, g_k, g_v straight into one (B, T, 3C) gradient.
+    """
+
+    def forward(self, qkv, n_head, scale, dropout_p):
+        B, T, C3 = qkv.shape
+        H, D = n_head, C3 // 3 // n_head
+        q, k, v = qkv.reshape(B, T, 3, H, D).transpose(2, 0, 3, 1, 4)         # views, (B, H, T, D)
+        self.core = ScaledDotProductAttention()
+        self.core.xp, self.core.device = self.xp, self.device
+        y = self.core.forward(q, k, v, is_causal=True, scale=scale, dropout_p=dropout_p)
+        self.shape = (B, T, H, D)
+        return y.transpose(0, 2, 1, 3).reshape(B, T, H * D)
+
+    def backward(self, grad):
+        B, T, H, D = self.shape
+        g_q, g_k, g_v = self.core.backward(grad.reshape(B, T, H, D).transpose(0, 2, 1, 3))
+        g_qkv = self.xp.empty((B, T, 3, H, D), dtype=grad.dtype)
+        for i, g in enumerate((g_q, g_k, g_v)):
+            g_qkv[:, :, i] = g.transpose(0, 2, 1, 3)
+        return g_qkv.reshape(B, T, 3 * H * D)

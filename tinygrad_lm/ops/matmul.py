@@ -23,5 +23,9 @@ class MatMul(Function):
     def backward(self, grad):
         x, y = self.x, self.y
         g_x = grad @ y.swapaxes(-1, -2)
-        g_y = x.swapaxes(-1, -2) @ grad
-        return unbroadcast(g_x, x.shape), unbroadcast(g_y, y.shape)
+        if y.ndim == 2 and x.ndim > 2:
+            # y was shared by every batch entry: one (k, N) @ (N, m) product sums them all at once
+            g_y = x.reshape(-1, x.shape[-1]).T @ grad.reshape(-1, grad.shape[-1])
+        else:
+            g_y = unbroadcast(x.swapaxes(-1, -2) @ grad, y.shape)
+        return unbroadcast(g_x, x.shape), g_y

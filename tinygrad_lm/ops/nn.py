@@ -32,9 +32,16 @@ class Embedding(Function):
         return weight[indices]
 
     def backward(self, grad):
-        g_weight = self.xp.zeros(self.weight_shape, dtype=self.dtype)
-        scatter_add(self.xp, g_weight, self.indices.reshape(-1),
-                    grad.reshape(-1, self.weight_shape[1]))
+        xp = self.xp
+        vocab, dim = self.weight_shape
+        rows = self.indices.reshape(-1)
+        grad = grad.reshape(-1, dim)
+        if rows.size * vocab <= 1 << 22:
+            # small vocabulary: one_hot(idx)^T @ grad is the same sum, as one fast matrix product
+            one_hot = (rows[:, None] == xp.arange(vocab)).astype(self.dtype)
+            return one_hot.T @ grad
+        g_weight = xp.zeros(self.weight_shape, dtype=self.dtype)
+        scatter_add(xp, g_weight, rows, grad)
         return g_weight
 
 

@@ -1,0 +1,119 @@
+"""Checkpoints: one ``.npz`` file of plain arrays plus a JSON document, never a pickle.
+
+    model/<name>           every parameter (float arrays)
+    optim/<group>/<name>   the optimizer's flat state arrays (moments, momentum)
+    __meta__.json          (stored as uint8 bytes) config, step, optimizer hyperparameters, RNG
+                           states, tokenizer, history: everything else, human-readable
+
+Writes are atomic: the file is written next to its destination under a temporary name, flushed
+to disk, then renamed over it, so a crash mid-save leaves the previous checkpoint intact.
+Reading uses ``np.load(allow_pickle=False)``.
+"""
+import io
+import json
+import os
+import pathlib
+import tempfile
+
+import numpy as np
+
+from . import backend
+
+META_KEY = "__meta__.json"
+
+
+class CheckpointError(ValueError):
+    pass
+
+
+def save(path, model=None, optimizer=None, meta=None, arrays=None):
+    """Write a checkpoint atomically. Returns the path."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {}
+    if model is not None:
+        for name, t in model.state_dict().items():
+            payload[f"model/{name}"] = t.numpy()
+    meta = dict(meta or {})
+    if optimizer is not None:
+        sd = optimizer.state_dict()
+        for i, state in enumerate(sd["state"]):
+            for name, value in state.items():
+                payload[f"optim/{i}/{name}"] = value
+        meta["optimizer"] = {"type": sd["type"], "step": sd["step"], "param_groups": sd["param_groups"]}
+    for name, value in (arrays or {}).items():
+        payload[f"extra/{name}"] = backend.to_numpy(value)
+    payload[META_KEY] = np.frombuffer(json.dumps(meta, default=_jsonable).encode("utf-8"), dtype=np.uint8)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def _jsonable(x):
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (np.floating,)):
+        return float(x)
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, tuple):
+        return list(x)
+    raise TypeError(f"checkpoint metadata: {type(x).__name__} is not JSON-serialisable")
+
+
+def load(path):
+    """-> {'model': {name: array}, 'optim': [{name: array}], 'extra': {...}, 'meta': dict}."""
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            files = {k: f[k] for k in f.files}
+    except Exception as e:     # zipfile.BadZipFile, ValueError, EOFError...: all mean "not readable"
+        raise CheckpointError(f"checkpoint {path} is corrupt or not a tinygrad_lm checkpoint "
+                              f"({type(e).__name__}: {e})") from None
+    if META_KEY not in files:
+        raise CheckpointError(f"checkpoint {path} has no {META_KEY}: not a tinygrad_lm checkpoint")
+    meta = json.loads(files.pop(META_KEY).tobytes().decode("utf-8"))
+    out = {"model": {}, "optim": [], "extra": {}, "meta": meta}
+    for key, value in files.items():
+        kind, _, name = key.partition("/")
+        if kind == "model":
+            out["model"][name] = value
+        elif kind == "optim":
+            group, _, state_name = name.partition("/")
+            while len(out["optim"]) <= int(group):
+                out["optim"].append({})
+            out["optim"][int(group)][state_name] = value
+        elif kind == "extra":
+            out["extra"][name] = value
+    return out
+
+
+def optimizer_state(ckpt):
+    """The optimizer state_dict stored in a loaded checkpoint."""
+    info = ckpt["meta"]["optimizer"]
+    return {"type": info["type"], "step": info["step"], "param_groups": info["param_groups"], "state": ckpt["optim"]}
+
+
+def load_model(path, device="cpu"):
+    """Rebuild a GPT (and its tokenizer, when stored) from a training checkpoint."""
+    from .gpt import GPT, GPTConfig
+    from .tokenizers import tokenizer_from_dict
+    ckpt = load(path)
+    meta = ckpt["meta"]
+    if "model_config" not in meta:
+        raise CheckpointError(f"checkpoint {path} holds no model_config")
+    model = GPT(GPTConfig.from_dict(meta["model_config"]))
+    model.load_state_dict(ckpt["model"])
+    model.to(device)
+    tokenizer = tokenizer_from_dict(meta["tokenizer"]) if meta.get("tokenizer") else None
+    return model, tokenizer, ckpt

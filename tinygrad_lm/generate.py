@@ -1,0 +1,83 @@
+"""Sampling text from a GPT: greedy, temperature, top-k, top-p, with a KV cache.
+
+Without a cache, every new token runs the whole context through the model again. With one, each
+attention layer keeps the keys and values of the positions already seen, so a step only runs the
+new token: its logits are the same as a full recompute (tests/test_generate.py).
+"""
+import numpy as np
+
+from . import backend
+from .tensor import no_grad
+
+
+def sample_next(logits, temperature=1.0, top_k=None, top_p=None, rng=None):
+    """Pick one token id per row of `logits` (B, V) (a NumPy array).
+
+    temperature 0: the most likely token (greedy). Otherwise divide by the temperature, keep the
+    top_k largest logits and/or the smallest set of tokens whose probability adds up to top_p
+    (nucleus), renormalise, and draw.
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if temperature == 0:
+        return logits.argmax(-1)
+    logits = logits / temperature
+    if top_k is not None:
+        if top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        k = min(top_k, logits.shape[-1])
+        kth = np.partition(logits, -k, axis=-1)[:, -k][:, None]
+        logits = np.where(logits < kth, -np.inf, logits)
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    probs /= probs.sum(-1, keepdims=True)
+    if top_p is not None:
+        if not 0 < top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+        order = np.argsort(-probs, axis=-1, kind="stable")
+        sorted_probs = np.take_along_axis(probs, order, -1)
+        before = np.cumsum(sorted_probs, -1) - sorted_probs     # mass of the tokens ranked above
+        keep_sorted = before < top_p                            # always keeps the first token
+        keep = np.zeros_like(keep_sorted)
+        np.put_along_axis(keep, order, keep_sorted, -1)
+        probs = np.where(keep, probs, 0.0)
+        probs /= probs.sum(-1, keepdims=True)
+    rng = rng if rng is not None else np.random.default_rng()
+    u = rng.random((probs.shape[0], 1))
+    return np.minimum((np.cumsum(probs, -1) < u).sum(-1), probs.shape[-1] - 1)
+
+
+@no_grad()
+def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, seed=None, use_cache=True):
+    """Continue token ids `idx` (B, T) by max_new_tokens; returns a NumPy array (B, T + new).
+
+    The context is cropped to the model's block_size. `seed` makes sampling repeatable.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        idx = np.asarray(backend.to_numpy(getattr(idx, "data", idx)), dtype=np.int64)
+        if idx.ndim == 1:
+            idx = idx[None]
+        block = model.config.block_size
+        rng = np.random.default_rng(seed)
+        caches = None
+        out = idx
+        for _ in range(max_new_tokens):
+            if use_cache and caches is not None and _cache_len(caches) < block:
+                step_input = out[:, -1:]                     # only the newest token
+            else:
+                caches = model.new_kv_caches() if use_cache else None
+                step_input = out[:, -block:]                  # (re)start from the cropped context
+            logits, _ = model(backend.to_device(step_input, model.device), kv_caches=caches)
+            last = backend.to_numpy(logits.data[:, -1, :])
+            nxt = sample_next(last, temperature, top_k, top_p, rng)
+            out = np.concatenate([out, nxt[:, None].astype(np.int64)], axis=1)
+        return out
+    finally:
+        model.train(was_training)
+
+
+def _cache_len(caches):
+    first = caches[0]
+    return (first[0] if isinstance(first, list) else first).length

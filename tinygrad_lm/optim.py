@@ -1,0 +1,293 @@
+"""Optimizers written out: SGD, Adam, AdamW; gradient clipping; learning-rate schedules.
+
+Names and arguments follow torch.optim, and ten steps equal torch.optim's in float64
+(tests/test_optim.py).
+
+Flat buffers. An optimizer copies the parameters of each group into one contiguous array and
+makes every parameter's ``.data`` (and ``.grad``) a view into it. An update is then a handful of
+whole-array operations instead of a handful per parameter, and the gradients can be clipped,
+zeroed or all-reduced (distributed.py) in one call. If something replaces a parameter's data or
+gradient (``model.to(device)``, ``model.zero_grad()``), the next step notices and re-links.
+"""
+import math
+
+import numpy as np
+
+from . import backend
+
+
+class _FlatGroup:
+    """The parameters of one group as views into a data buffer and a gradient buffer."""
+
+    def __init__(self, params):
+        self.params = params
+        self.build()
+
+    def build(self, state=None):
+        first = self.params[0]
+        xp = backend.get_array_module(first.device)
+        self.device, self.dtype = first.device, first.dtype
+        for p in self.params:
+            if p.device != self.device or p.dtype != self.dtype:
+                raise ValueError(f"optimizer: parameters of one group must share device and dtype, got "
+                                 f"{p.device}/{p.dtype} and {self.device}/{self.dtype}")
+        sizes = [p.numel() for p in self.params]
+        self.data = xp.empty(sum(sizes), dtype=self.dtype)
+        self.grad = xp.zeros(sum(sizes), dtype=self.dtype)
+        self.views, self.grad_views, start = [], [], 0
+        for p, n in zip(self.params, sizes):
+            self.data[start:start + n] = p.data.reshape(-1)
+            if p.grad is not None:
+                self.grad[start:start + n] = p.grad.reshape(-1)
+            view, grad_view = self.data[start:start + n].reshape(p.shape), self.grad[start:start + n].reshape(p.shape)
+            p.data, p.grad = view, grad_view
+            self.views.append(view)
+            self.grad_views.append(grad_view)
+            start += n
+
+    def sync(self):
+        """Re-link parameters whose data or grad was replaced since the last step."""
+        for i, p in enumerate(self.params):
+            if p.data is not self.views[i]:
+                if p.device != self.device or p.dtype != self.dtype:
+                    return "rebuild"
+                self.views[i][...] = p.data
+                p.data = self.views[i]
+            if p.grad is not self.grad_views[i]:
+                if p.grad is None:
+                    self.grad_views[i][...] = 0
+                else:
+                    self.grad_views[i][...] = p.grad
+                p.grad = self.grad_views[i]
+        return "ok"
+
+
+class Optimizer:
+    defaults = {}
+
+    def __init__(self, params, **defaults):
+        params = list(params)
+        if not params:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        self.param_groups = []
+        for g in groups:
+            group = {**self.defaults, **defaults, **g}
+            group["params"] = list(g["params"])
+            if not group["params"]:
+                continue                      # e.g. a no-decay group that happens to be empty
+            self.param_groups.append(group)
+        self._check_hyperparameters()
+        self.flat = [_FlatGroup(g["params"]) for g in self.param_groups]
+        self.state = [self._init_state(f) for f in self.flat]
+        self.step_count = 0
+
+    def _check_hyperparameters(self):
+        for g in self.param_groups:
+            if g["lr"] < 0:
+                raise ValueError(f"{type(self).__name__}: invalid learning rate {g['lr']}")
+
+    def _init_state(self, flat):
+        return {}
+
+    def _sync(self):
+        for i, f in enumerate(self.flat):
+            if f.sync() == "rebuild":            # parameters moved to another device or dtype
+                old = self.state[i]
+                f.build()
+                self.state[i] = {k: backend.to_device(v, f.device).astype(f.dtype) for k, v in old.items()}
+
+    def zero_grad(self, set_to_none=False):
+        """Zero the flat gradient buffers (the views stay linked; set_to_none is accepted for PyTorch
+        compatibility and does the same, because an unlinked gradient would cost a copy)."""
+        for f in self.flat:
+            f.grad[...] = 0
+            for p, g in zip(f.params, f.grad_views):
+                p.grad = g
+
+    def step(self):
+        self._sync()
+        self.step_count += 1
+        for group, flat, state in zip(self.param_groups, self.flat, self.state):
+            self._update(group, flat.data, flat.grad, state, self.step_count)
+
+    def _update(self, group, p, g, state, t):
+        raise NotImplementedError
+
+    def to(self, device):
+        """Move the optimizer's state (and the parameters it holds) to `device`."""
+        for f, state in zip(self.flat, self.state):
+            for p in f.params:
+                p.data, p.device = backend.to_device(p.data, device), backend.normalize_device(device)
+                if p.grad is not None:
+                    p.grad = backend.to_device(p.grad, device)
+        self._sync()
+        return self
+
+    # ----------------------------------------------------------------- state
+    def state_dict(self):
+        """{'step': t, 'param_groups': [hyperparameters], 'state': [{name: NumPy array}]} (flat arrays)."""
+        groups = [{k: v for k, v in g.items() if k != "params"} for g in self.param_groups]
+        state = [{k: backend.to_numpy(v).copy() for k, v in s.items()} for s in self.state]
+        return {"type": type(self).__name__, "step": self.step_count, "param_groups": groups, "state": state}
+
+    def load_state_dict(self, sd):
+        if sd.get("type") != type(self).__name__:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: the state is from {sd.get('type')}")
+        if len(sd["param_groups"]) != len(self.param_groups):
+            raise ValueError(f"{type(self).__name__}.load_state_dict: {len(sd['param_groups'])} parameter groups "
+                             f"in the state, {len(self.param_groups)} here")
+        self._sync()
+        for group, saved, flat, state, saved_state in zip(self.param_groups, sd["param_groups"], self.flat,
+                                                          self.state, sd["state"]):
+            for k, v in saved_state.items():
+                if k not in state or state[k].shape != tuple(np.shape(v)):
+                    raise ValueError(f"{type(self).__name__}.load_state_dict: state {k!r} of shape "
+                                     f"{np.shape(v)} does not fit these parameters")
+                state[k][...] = backend.to_device(np.asarray(v), flat.device)
+            group.update({k: (tuple(v) if isinstance(v, list) else v) for k, v in saved.items()})
+        self.step_count = int(sd["step"])
+
+
+class SGD(Optimizer):
+    """p -= lr * v, with v = momentum * v + (1 - dampening) * (g + weight_decay * p)  (torch.optim.SGD)."""
+
+    defaults = {"lr": 1e-3, "momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0}
+
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0):
+        super().__init__(params, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay)
+
+    def _init_state(self, flat):
+        return {"momentum_buffer": backend.get_array_module(flat.device).zeros_like(flat.data)}
+
+    def _update(self, group, p, g, state, t):
+        lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
+        d_p = g + wd * p if wd else g
+        if mu:
+            buf = state["momentum_buffer"]
+            if t == 1:
+                buf[...] = d_p                      # PyTorch starts the buffer at the first gradient
+            else:
+                buf *= mu
+                buf += (1 - group["dampening"]) * d_p
+            d_p = buf
+        p -= lr * d_p
+
+
+class Adam(Optimizer):
+    """Adam (torch.optim.Adam); weight_decay here is L2: it is added to the gradient.
+
+        m = b1 m + (1 - b1) g              first moment (mean of gradients)
+        v = b2 v + (1 - b2) g^2            second moment
+        p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+    """
+
+    defaults = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}
+    decoupled = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+
+    def _check_hyperparameters(self):
+        super()._check_hyperparameters()
+        for g in self.param_groups:
+            b1, b2 = g["betas"]
+            if not (0 <= b1 < 1 and 0 <= b2 < 1) or g["eps"] < 0:
+                raise ValueError(f"{type(self).__name__}: invalid betas {g['betas']} or eps {g['eps']}")
+
+    def _init_state(self, flat):
+        xp = backend.get_array_module(flat.device)
+        return {"exp_avg": xp.zeros_like(flat.data), "exp_avg_sq": xp.zeros_like(flat.data)}
+
+    def _update(self, group, p, g, state, t):
+        lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        if wd and not self.decoupled:
+            g = g + wd * p
+        if wd and self.decoupled:
+            p *= 1 - lr * wd                        # AdamW: decay the weights directly
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m *= b1
+        m += (1 - b1) * g
+        v *= b2
+        v += (1 - b2) * (g * g)
+        step_size = lr / (1 - b1 ** t)
+        denom = backend.get_array_module_of(v).sqrt(v)
+        denom /= math.sqrt(1 - b2 ** t)
+        denom += eps
+        p -= step_size * (m / denom)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (torch.optim.AdamW): p *= 1 - lr * weight_decay, then Adam."""
+
+    defaults = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 1e-2}
+    decoupled = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+
+def gpt2_param_groups(model, weight_decay):
+    """nanoGPT's preset: decay every weight of 2 or more dimensions (matmuls, embeddings), not the
+    biases and LayerNorm gains."""
+    params = model.parameters()
+    return [{"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
+            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+
+
+def clip_grad_norm_(parameters, max_norm):
+    """Scale all gradients together so that their global L2 norm is at most max_norm
+    (torch.nn.utils.clip_grad_norm_). Returns the norm before clipping, as a 0-d array on the
+    parameters' device (no device->host copy)."""
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return 0.0
+    xp = backend.get_array_module_of(grads[0])
+    buffers = _covering_buffers(grads)
+    total = xp.sqrt(sum((b * b).sum() for b in buffers))
+    coef = xp.minimum(max_norm / (total + 1e-6), 1.0).astype(grads[0].dtype)
+    for b in buffers:
+        b *= coef
+    return total
+
+
+def _covering_buffers(grads):
+    """The flat buffers the gradients are views of, when they exactly cover them (one multiply for
+    all); otherwise the gradients themselves."""
+    bases = {}
+    for g in grads:
+        base = g.base if getattr(g, "base", None) is not None else None
+        if base is None or base.ndim != 1:
+            return grads
+        bases.setdefault(id(base), [base, 0])[1] += g.size
+    if all(base.size == n for base, n in bases.values()):
+        return [base for base, _ in bases.values()]
+    return grads
+
+
+# ------------------------------------------------------------------ learning-rate schedules
+class ConstantLR:
+    def __init__(self, lr):
+        self.lr = lr
+
+    def __call__(self, step):
+        return self.lr
+
+
+class WarmupCosineLR:
+    """Linear warmup to max_lr over warmup_iters, cosine decay to min_lr at decay_iters, then flat
+    (nanoGPT's get_lr)."""
+
+    def __init__(self, max_lr, min_lr, warmup_iters, decay_iters):
+        if decay_iters < warmup_iters:
+            raise ValueError(f"decay_iters ({decay_iters}) must be >= warmup_iters ({warmup_iters})")
+        self.max_lr, self.min_lr, self.warmup_iters, self.decay_iters = max_lr, min_lr, warmup_iters, decay_iters
+
+    def __call__(self, step):
+        if step < self.warmup_iters:
+            return self.max_lr * (step + 1) / (self.warmup_iters + 1)
+        if step > self.decay_iters:
+            return self.min_lr
+        ratio = (step - self.warmup_iters) / max(self.decay_iters - self.warmup_iters, 1)
+        coeff = 0.5 * (1.0 + math.cos(math.pi * ratio))
+        return self.min_lr + coeff * (self.max_lr - self.min_lr)
