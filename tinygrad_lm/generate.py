@@ -69,7 +69,7 @@ def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None
             else:
                 caches = model.new_kv_caches() if use_cache else None
                 step_input = out[:, -block:]                  # (re)start from the cropped context
-            logits, _ = model(backend.to_device(step_input, model.device), kv_caches=caches)
+            logits, _ = model(backend.to_device(step_input, model.device), kv_caches=caches, last_only=True)
             last = backend.to_numpy(logits.data[:, -1, :])
             nxt = sample_next(last, temperature, top_k, top_p, rng)
             out = np.concatenate([out, nxt[:, None].astype(np.int64)], axis=1)

@@ -59,18 +59,20 @@ class GPTConfig:
     @classmethod
     def seed_mini(cls, vocab_size=65, block_size=32, n_layer=4, n_head=4, n_embd=64, dropout=0.0, **kw):
         """The tutorial's character-level GPT, exactly."""
+        fields = dict(bias=True, attention="heads", attn_scale="embd", qkv_bias=False, activation="relu",
+                      tie_weights=False, lm_head_bias=True, pos_encoding="learned", init="pytorch")
+        fields.update(kw)
         return cls(vocab_size=vocab_size, block_size=block_size, n_layer=n_layer, n_head=n_head,
-                   n_embd=n_embd, dropout=dropout, bias=True, attention="heads", attn_scale="embd",
-                   qkv_bias=False, activation="relu", tie_weights=False, lm_head_bias=True,
-                   pos_encoding="learned", init="pytorch", **kw)
+                   n_embd=n_embd, dropout=dropout, **fields)
 
     @classmethod
     def gpt2(cls, vocab_size=50257, block_size=1024, n_layer=12, n_head=12, n_embd=768, dropout=0.0, bias=True, **kw):
         """GPT-2 (the defaults are GPT-2 small, 124M parameters)."""
+        fields = dict(attention="batched", attn_scale="head", activation="gelu_tanh", tie_weights=True,
+                      lm_head_bias=False, pos_encoding="learned", init="gpt2")
+        fields.update(kw)
         return cls(vocab_size=vocab_size, block_size=block_size, n_layer=n_layer, n_head=n_head,
-                   n_embd=n_embd, dropout=dropout, bias=bias, attention="batched", attn_scale="head",
-                   activation="gelu_tanh", tie_weights=True, lm_head_bias=False, pos_encoding="learned",
-                   init="gpt2", **kw)
+                   n_embd=n_embd, dropout=dropout, bias=bias, **fields)
 
     def to_dict(self):
         return asdict(self)
@@ -160,8 +162,11 @@ class GPT(nn.Module):
         if config.tie_weights:
             self.lm_head.weight = self.transformer.wte.weight
 
-    def forward(self, idx, targets=None, kv_caches=None):
-        """idx: (B, T) token ids -> (logits (B, T, vocab_size), loss or None)."""
+    def forward(self, idx, targets=None, kv_caches=None, last_only=False):
+        """idx: (B, T) token ids -> (logits (B, T, vocab_size), loss or None).
+
+        last_only=True computes the logits of the last position only (B, 1, vocab_size), all that
+        sampling needs: the output head is the largest matrix of GPT-2."""
         c = self.config
         idx_data = self._check_ids(idx, "idx")
         B, T = idx_data.shape
@@ -176,6 +181,8 @@ class GPT(nn.Module):
         x = tr.drop(x)
         for i, block in enumerate(tr.h):
             x = block(x, None if kv_caches is None else kv_caches[i])
+        if last_only and targets is None:
+            x = x[:, -1:]
         logits = self.lm_head(tr.ln_f(x))
         loss = None
         if targets is not None:

@@ -183,12 +183,14 @@ def train(model_config, cfg, data_dir, init_from="scratch", log=print, on_step=N
         f"{cfg.dtype} | out {out_dir}")
     step = start
     params = model.parameters()
+    timing = {"eval": 0.0, "train": 0.0}
     t_last, steps_since = time.perf_counter(), 0
     model.train()
     try:
         while True:
             already = bool(evals) and evals[-1]["step"] == step          # resumed right after an eval
             if (step % cfg.eval_interval == 0 or step == cfg.max_iters) and not already:
+                t_eval = time.perf_counter()
                 losses = estimate_loss(model, data, model_config.block_size, cfg.batch_size, cfg.eval_iters, cfg.seed)
                 evals.append({"step": step, **losses})
                 if all(math.isfinite(v) for v in losses.values()):
@@ -198,6 +200,7 @@ def train(model_config, cfg, data_dir, init_from="scratch", log=print, on_step=N
                     save("last.npz", step)
                 log(f"eval  {step:5d} | train {losses['train']:.4f} | val {losses['val']:.4f} | "
                     f"val ppl {math.exp(min(losses['val'], 700)):.2f}")
+                timing["eval"] += time.perf_counter() - t_eval
                 t_last, steps_since = time.perf_counter(), 0      # evaluation is not step time
             if step >= cfg.max_iters:
                 break
@@ -222,7 +225,8 @@ def train(model_config, cfg, data_dir, init_from="scratch", log=print, on_step=N
             history.append([step, loss_value])
             if on_step is not None:
                 on_step(step, loss_value)
-            if step % cfg.log_interval == 0:
+            if step % cfg.log_interval == 0 or step == cfg.max_iters:
+                timing["train"] += time.perf_counter() - t_last
                 dt = (time.perf_counter() - t_last) / max(steps_since, 1)
                 log(_format_log(step, loss_value, lr, dt * 1e3, tokens_per_step / dt, flops_per_step / dt / peak))
                 t_last, steps_since = time.perf_counter(), 0
@@ -231,8 +235,11 @@ def train(model_config, cfg, data_dir, init_from="scratch", log=print, on_step=N
         log(f"interrupted: saved {path} at step {step}; continue with --init-from resume")
         return {"history": history, "evals": evals, "best_val": best_val, "step": step, "out_dir": out_dir,
                 "interrupted": True, "model": model}
+    if timing["train"] > 0:
+        log(f"time: training {timing['train']:.1f} s, evaluation {timing['eval']:.1f} s "
+            f"({100 * timing['eval'] / timing['train']:.1f}% of the training time)")
     return {"history": history, "evals": evals, "best_val": best_val, "step": step, "out_dir": out_dir,
-            "interrupted": False, "model": model}
+            "interrupted": False, "model": model, "timing": timing}
 
 
 def _init_from_pretrained(source, model_config):

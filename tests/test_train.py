@@ -1,0 +1,244 @@
+"""Training end to end: data preparation, overfitting, exact resume, checkpoints, NaN guard, Ctrl-C, CLI."""
+import dataclasses
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import tinygrad_lm as tg
+from tinygrad_lm import checkpoint, optim
+from tinygrad_lm.data import Batches, DataError, load_split, prepare, read_utf8
+from tinygrad_lm.gpt import GPT, GPTConfig
+from tinygrad_lm.train import TrainConfig, TrainingDiverged, train
+
+TEXT = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n"
+        "First Citizen:\nYou are all resolved rather to die than to famish?\n\n") * 30
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    src = tmp_path / "input.txt"
+    src.write_text(TEXT, encoding="utf-8")
+    out = tmp_path / "data"
+    prepare(src, out, tokenizer="char")
+    return out
+
+
+def tiny(vocab_size, **kw):
+    return GPTConfig.gpt2(vocab_size=vocab_size, block_size=16, n_layer=2, n_head=2, n_embd=32, **kw)
+
+
+def quiet(*args, **kwargs):
+    pass
+
+
+def cfg_for(tmp_path, **kw):
+    base = dict(batch_size=4, max_iters=12, learning_rate=3e-3, warmup_iters=2, lr_decay_iters=12, eval_interval=5,
+                eval_iters=2, log_interval=4, out_dir=str(tmp_path / "out"), seed=3)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+# ------------------------------------------------------------------ data
+def test_prepare_writes_splits_and_meta(dataset):
+    meta = json.loads((dataset / "meta.json").read_text())
+    train_ids, val_ids = load_split(dataset, "train"), load_split(dataset, "val")
+    assert meta["dtype"] == "uint16" and meta["vocab_size"] == len(set(TEXT))
+    assert len(train_ids) == int(len(TEXT) * 0.9) and len(val_ids) == len(TEXT) - int(len(TEXT) * 0.9)
+    from tinygrad_lm.data import load_tokenizer
+    tok = load_tokenizer(meta)
+    assert tok.decode(np.asarray(train_ids).tolist()) + tok.decode(np.asarray(val_ids).tolist()) == TEXT
+
+
+def test_large_vocabulary_uses_uint32(tmp_path):
+    from tinygrad_lm.data import token_dtype
+    assert token_dtype(65) == np.uint16 and token_dtype(2 ** 16) == np.uint16 and token_dtype(70_000) == np.uint32
+
+
+def test_batches_are_shifted_windows_and_seeded():
+    data = np.arange(100, dtype=np.uint16)
+    x, y = Batches(data, 8, 5, seed=1).next()
+    assert x.shape == (5, 8) and x.dtype == np.int64
+    np.testing.assert_array_equal(y, x + 1)
+    x2, _ = Batches(data, 8, 5, seed=1).next()
+    np.testing.assert_array_equal(x, x2)
+
+
+def test_bad_inputs(tmp_path):
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes("caf\u00e9 ok".encode("latin-1"))
+    with pytest.raises(DataError, match=r"byte 0xe9 at offset 3"):
+        read_utf8(bad)
+    with pytest.raises(DataError, match="does not exist"):
+        prepare(tmp_path / "missing.txt", tmp_path / "out")
+    with pytest.raises(DataError, match=r"fewer than one block of 16"):
+        Batches(np.arange(10, dtype=np.uint16), 16, 2)
+    short = tmp_path / "short.txt"
+    short.write_text("hello world", encoding="utf-8")
+    prepare(short, tmp_path / "short")
+    with pytest.raises(DataError, match="fewer than one block"):
+        train(tiny(20), cfg_for(tmp_path), tmp_path / "short", log=quiet)
+
+
+def test_offline_without_local_copy_explains(tmp_path, monkeypatch):
+    import urllib.request
+    from tinygrad_lm.data import shakespeare
+
+    def offline(*a, **k):
+        raise OSError("network is unreachable")
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(DataError, match=r"Offline: copy input.txt to .*--data-dir .*TINYGRAD_LM_DATA"):
+        shakespeare(tmp_path)
+
+
+# ------------------------------------------------------------------ learning
+def test_overfit_one_batch():
+    tg.manual_seed(0)
+    model = GPT(GPTConfig.gpt2(vocab_size=30, block_size=16, n_layer=2, n_head=2, n_embd=48))
+    x = np.random.default_rng(0).integers(0, 30, (4, 16))
+    y = np.roll(x, -1, axis=1)
+    opt = optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
+    for step in range(300):
+        _, loss = model(x, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if loss.item() < 0.1:
+            break
+    assert loss.item() < 0.1, f"loss {loss.item()} after {step + 1} steps"
+
+
+def test_training_reduces_loss_and_writes_checkpoints(dataset, tmp_path):
+    cfg = cfg_for(tmp_path, max_iters=30, eval_interval=10)
+    result = train(tiny(40), cfg, dataset, log=quiet)
+    evals = result["evals"]
+    assert [e["step"] for e in evals] == [0, 10, 20, 30]
+    assert evals[-1]["val"] < evals[0]["val"] - 0.3
+    for name in ("last.npz", "best.npz"):
+        ckpt = checkpoint.load(tmp_path / "out" / name)
+        assert set(ckpt["meta"]) >= {"step", "model_config", "train_config", "rng_state", "batch_rng_state",
+                                     "tokenizer", "optimizer", "history"}
+    model, tok, _ = checkpoint.load_model(tmp_path / "out" / "last.npz")
+    logits, _ = model(np.zeros((1, 4), dtype=np.int64))
+    assert tok.decode(tok.encode("Speak")) == "Speak" and logits.shape == (1, 4, 40)
+
+
+def test_exact_resume_is_bit_for_bit(dataset, tmp_path):
+    config = tiny(40, dropout=0.1)                      # dropout: the RNG state must resume too
+    full = train(config, cfg_for(tmp_path / "a"), dataset, log=quiet)
+
+    def interrupt(step, loss):
+        if step == 7:
+            raise KeyboardInterrupt
+    part = train(config, cfg_for(tmp_path / "b"), dataset, log=quiet, on_step=interrupt)
+    assert part["interrupted"] and part["step"] == 7
+    assert checkpoint.load(tmp_path / "b" / "out" / "last.npz")["meta"]["step"] == 7
+    resumed = train(config, cfg_for(tmp_path / "b"), dataset, log=quiet, init_from="resume")
+    assert resumed["history"] == full["history"]            # every loss, bit for bit
+    assert resumed["evals"] == full["evals"]
+    a = checkpoint.load(tmp_path / "a" / "out" / "last.npz")["model"]
+    b = checkpoint.load(tmp_path / "b" / "out" / "last.npz")["model"]
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(dataset, tmp_path):
+    holder = {}
+
+    def poison(step, loss):
+        if step == 8:
+            holder["model"].transformer.wte.weight.data[...] = np.nan
+
+    cfg = cfg_for(tmp_path)
+    from tinygrad_lm import train as train_module
+    original = train_module.GPT
+
+    class Spy(original):
+        def __init__(self, config):
+            super().__init__(config)
+            holder["model"] = self
+    train_module.GPT = Spy
+    try:
+        with pytest.raises(TrainingDiverged, match=r"the loss became nan at step 8.*last good checkpoint is .*last.npz"):
+            train(tiny(40), cfg, dataset, log=quiet, on_step=poison)
+    finally:
+        train_module.GPT = original
+    ckpt = checkpoint.load(tmp_path / "out" / "last.npz")
+    assert ckpt["meta"]["step"] == 5
+    assert all(np.isfinite(v).all() for v in ckpt["model"].values())
+
+
+# ------------------------------------------------------------------ checkpoints
+def test_checkpoint_round_trip_and_no_pickle(tmp_path):
+    tg.manual_seed(0)
+    model = GPT(tiny(20))
+    opt = optim.AdamW(model.parameters())
+    path = checkpoint.save(tmp_path / "c.npz", model, opt, meta={"step": 3, "note": "hi"})
+    ckpt = checkpoint.load(path)
+    assert ckpt["meta"]["step"] == 3 and ckpt["meta"]["optimizer"]["type"] == "AdamW"
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(ckpt["model"][k], v.numpy())
+    with np.load(path, allow_pickle=False) as f:          # plain arrays only
+        assert all(f[k].dtype != object for k in f.files)
+
+
+def test_interrupted_save_leaves_previous_checkpoint(tmp_path, monkeypatch):
+    model = GPT(tiny(20))
+    path = checkpoint.save(tmp_path / "last.npz", model, meta={"step": 1})
+    before = path.read_bytes()
+
+    def crash(f, **arrays):
+        f.write(b"PK\x03\x04 half a zip file")
+        raise OSError("disk full")
+    monkeypatch.setattr(np, "savez", crash)
+    with pytest.raises(OSError, match="disk full"):
+        checkpoint.save(path, model, meta={"step": 2})
+    assert path.read_bytes() == before
+    assert checkpoint.load(path)["meta"]["step"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.npz"]      # no temporary left behind
+
+
+def test_corrupt_checkpoint_gives_clear_error(tmp_path):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(checkpoint.CheckpointError, match="corrupt"):
+        checkpoint.load(bad)
+
+
+# ------------------------------------------------------------------ CLI and plots
+def test_cli_prepare_train_sample(tmp_path):
+    from .conftest import SHARED_DATA
+    env = dict(os.environ)
+    if SHARED_DATA is not None:
+        env["TINYGRAD_LM_DATA"] = str(SHARED_DATA)
+        prepare_args = []
+    else:
+        src = tmp_path / "input.txt"
+        src.write_text(TEXT)
+        prepare_args = ["--input", str(src)]
+
+    def run(*args):
+        out = subprocess.run([sys.executable, "-m", "tinygrad_lm", *args], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+    print(run("prepare", *prepare_args))
+    log = run("train", "--preset", "atpesc", "--max-iters", "20", "--eval-interval", "10", "--eval-iters", "2",
+              "--log-interval", "10", "--out-dir", "out", "--sample-tokens", "50")
+    assert "step    20 | loss" in log and "ms/step" in log and "tok/s" in log and "mfu" in log
+    assert "val ppl" in log and "--- sample ---" in log
+    assert (tmp_path / "out" / "loss.png").stat().st_size > 5000
+    sample = run("sample", "--out-dir", "out", "--max-new-tokens", "40", "--seed", "1", "--start", "ROMEO:")
+    assert sample.startswith("ROMEO:") and len(sample) > 40
+
+
+def test_sweep_plots_one_curve_per_value(dataset, tmp_path):
+    from tinygrad_lm.viz import sweep
+    results = sweep("learning_rate", [1e-3, 3e-3], tiny(40), cfg_for(tmp_path, max_iters=6, eval_interval=3),
+                    dataset, path=tmp_path / "sweep.png", log=quiet)
+    assert sorted(results) == [1e-3, 3e-3] and all(len(v) == 3 for v in results.values())
+    assert (tmp_path / "sweep.png").stat().st_size > 5000
