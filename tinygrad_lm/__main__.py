@@ -67,10 +67,10 @@ def cmd_train(args):
     model_config, train_config = _train_configs(args, meta["vocab_size"])
     if args.init_from not in ("scratch", "resume"):
         model_config = dataclasses.replace(model_config, vocab_size=max(model_config.vocab_size, meta["vocab_size"]))
-    rank_log = _rank_logger()
+    from .distributed import launched_under_mpi
     try:
-        result = train(model_config, train_config, dataset, init_from=args.init_from, log=rank_log,
-                       distributed=args.distributed)
+        result = train(model_config, train_config, dataset, init_from=args.init_from, log=print,
+                       distributed=args.distributed or launched_under_mpi())
     except TrainingDiverged as e:
         sys.exit(f"error: {e}")
     if result.get("rank", 0) != 0:
@@ -87,14 +87,6 @@ def cmd_train(args):
         ids = model.generate([start], args.sample_tokens, temperature=1.0, seed=train_config.seed)
         print("--- sample ---")
         print(tok.decode(ids[0].tolist()))
-
-
-def _rank_logger():
-    try:
-        from .distributed import is_main_process
-    except ImportError:
-        return print
-    return print if is_main_process() else (lambda *a, **k: None)
 
 
 def cmd_sample(args):
@@ -170,7 +162,8 @@ def build_parser():
     p.add_argument("--n-embd", type=int, dest="n_embd")
     p.add_argument("--block-size", type=int, dest="block_size")
     p.add_argument("--dropout", type=float)
-    p.add_argument("--distributed", action="store_true", help="data parallel over MPI ranks (mpiexec -n N ...)")
+    p.add_argument("--distributed", action="store_true",
+                   help="data parallel over MPI ranks (automatic when started by mpiexec)")
     p.add_argument("--samples", type=int, default=1, help="print this many samples after training (0: none)")
     p.add_argument("--sample-tokens", type=int, default=300)
     p.set_defaults(fn=cmd_train)

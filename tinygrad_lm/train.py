@@ -145,6 +145,14 @@ def train(model_config, cfg, data_dir, init_from="scratch", log=print, on_step=N
         raise ValueError(f"the data's tokenizer has {meta['vocab_size']} tokens but the model only "
                          f"{model_config.vocab_size}")
 
+    comm, rank, world = None, 0, 1
+    if distributed:
+        from . import distributed as dist
+        comm = dist.init()
+        rank, world = comm.Get_rank(), comm.Get_size()
+        data["train_shard"] = dist.shard(data["train"], rank, world)   # each rank its own slice
+        if rank != 0:
+            log = _silent                                             # only rank 0 logs and saves
     tg_random.manual_seed(cfg.seed)
     ckpt = None
     if init_from == "resume":
@@ -159,28 +167,36 @@ def train(model_config, cfg, data_dir, init_from="scratch", log=print, on_step=N
     model.to(cfg.device, dtype=dtype)
     optimizer = make_optimizer(model, cfg)
     schedule = make_schedule(cfg)
-    batches = Batches(data["train"], model_config.block_size, cfg.batch_size, seed=cfg.seed)
+    batches = Batches(data.pop("train_shard", data["train"]), model_config.block_size, cfg.batch_size,
+                      seed=cfg.seed + rank)
     history, evals, best_val, start = [], [], float("inf"), 0
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(checkpoint.optimizer_state(ckpt))
         m = ckpt["meta"]
         tg_random.set_rng_state(m["rng_state"])
-        batches.set_state(m["batch_rng_state"])
+        batches.set_state(m["batch_rng_state"][rank] if world > 1 else m["batch_rng_state"])
         history, evals, best_val, start = m["history"], m["evals"], m["best_val"], m["step"]
         log(f"resuming from {out_dir / 'last.npz'} at step {start}")
+    if comm is not None:
+        dist.broadcast_parameters(optimizer, comm)
 
     def save(name, step):
+        batch_state = batches.get_state()
+        if comm is not None:                 # every rank calls save at the same steps: gather is safe
+            batch_state = comm.gather(batch_state, root=0)
+            if rank != 0:
+                return None
         return checkpoint.save(out_dir / name, model, optimizer, meta={
             "step": step, "model_config": model_config.to_dict(), "train_config": cfg.to_dict(),
             "dtype": dtype.name, "tokenizer": meta["tokenizer"], "rng_state": tg_random.get_rng_state(),
-            "batch_rng_state": batches.get_state(), "history": history, "evals": evals, "best_val": best_val})
+            "batch_rng_state": batch_state, "world_size": world, "history": history, "evals": evals, "best_val": best_val})
 
-    tokens_per_step = cfg.batch_size * model_config.block_size
+    tokens_per_step = cfg.batch_size * model_config.block_size * world
     peak = cfg.peak_flops or DEFAULT_PEAK_FLOPS.get(cfg.device, 1e11)
     flops_per_step = model.flops_per_token() * tokens_per_step
     log(f"model: {model.num_parameters():,} parameters | {tokens_per_step} tokens/step | device {cfg.device} | "
-        f"{cfg.dtype} | out {out_dir}")
+        f"{cfg.dtype} | out {out_dir}" + (f" | {world} ranks" if world > 1 else ""))
     step = start
     params = model.parameters()
     timing = {"eval": 0.0, "train": 0.0}
@@ -211,6 +227,8 @@ def train(model_config, cfg, data_dir, init_from="scratch", log=print, on_step=N
             _, loss = model(x, y)
             optimizer.zero_grad()
             loss.backward()
+            if comm is not None:
+                dist.allreduce_gradients(optimizer, comm)
             if cfg.grad_clip:
                 optim.clip_grad_norm_(params, cfg.grad_clip)
             optimizer.step()
@@ -234,12 +252,16 @@ def train(model_config, cfg, data_dir, init_from="scratch", log=print, on_step=N
         path = save("last.npz", step)
         log(f"interrupted: saved {path} at step {step}; continue with --init-from resume")
         return {"history": history, "evals": evals, "best_val": best_val, "step": step, "out_dir": out_dir,
-                "interrupted": True, "model": model}
+                "interrupted": True, "model": model, "rank": rank}
     if timing["train"] > 0:
         log(f"time: training {timing['train']:.1f} s, evaluation {timing['eval']:.1f} s "
             f"({100 * timing['eval'] / timing['train']:.1f}% of the training time)")
     return {"history": history, "evals": evals, "best_val": best_val, "step": step, "out_dir": out_dir,
-            "interrupted": False, "model": model, "timing": timing}
+            "interrupted": False, "model": model, "timing": timing, "rank": rank}
+
+
+def _silent(*args, **kwargs):
+    pass
 
 
 def _init_from_pretrained(source, model_config):

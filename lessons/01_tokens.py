@@ -1,0 +1,92 @@
+# %% [markdown]
+# # Lesson 1 — Sequential data and tokens
+#
+# A language model reads a sequence of integers. *Tokenization* is how text becomes those integers,
+# and the choice matters: characters give a tiny vocabulary but long sequences; words give short
+# sequences but a huge vocabulary (and unknown words); byte-pair encoding (BPE) sits in between.
+#
+# Runs in about 10 seconds (2 in quick mode).
+
+# %%
+import time
+
+from tinygrad_lm.lesson_utils import figure_path, pyplot, quick, shakespeare_text, gpt2_tokenizer_or_none
+from tinygrad_lm.tokenizers import BPETokenizer, CharTokenizer, WordTokenizer
+
+text = shakespeare_text(limit=quick(None, 200_000))
+print(f"{len(text):,} characters; the first 200:\n{text[:200]}")
+
+# %% [markdown]
+# ## Characters and words
+# A character tokenizer maps each distinct character to an id. A word tokenizer maps each distinct
+# word (and punctuation run, and whitespace run) to an id, and anything it never saw to `<unk>`.
+
+# %%
+chars = CharTokenizer.from_text(text)
+words = WordTokenizer.from_text(text)
+sample = "Before we proceed any further, hear me speak."
+print("char ids:", chars.encode(sample)[:20], "...")
+print("word pieces:", words.tokenize(sample))
+assert chars.decode(chars.encode(sample)) == sample
+print(f"vocabulary: {chars.vocab_size} characters vs {words.vocab_size:,} words")
+assert words.vocab_size > 50 * chars.vocab_size          # the word vocabulary explodes
+print("an unseen word becomes <unk>:", words.decode(words.encode("hear me zyzzyva")))
+
+# %% [markdown]
+# ## Byte-pair encoding
+# Start from the 256 bytes; repeatedly merge the most frequent adjacent pair into a new token.
+# Watch the first merges: they are the most common pieces of English.
+
+# %%
+t = time.perf_counter()
+bpe = BPETokenizer.train(text, vocab_size=quick(512, 320))
+print(f"trained {len(bpe.merges)} merges in {time.perf_counter() - t:.2f} s; the first ten:")
+for line in bpe.merge_strings(10):
+    print("  ", line)
+assert bpe.decode(bpe.encode(text[:5000])) == text[:5000]
+print(bpe.tokenize(sample))
+
+# %% [markdown]
+# ## Vocabulary size against sequence length
+# More merges mean a bigger vocabulary and shorter sequences: the model sees more text per
+# context window, but its embedding table and output layer grow.
+
+# %%
+plt = pyplot()
+sizes = quick([256, 300, 400, 512, 768, 1024], [256, 280, 320])
+piece = text[:quick(100_000, 20_000)]
+lengths = []
+for size in sizes:
+    tok = bpe if size == len(bpe.vocab) else BPETokenizer.train(piece, size)
+    lengths.append(len(tok.encode(piece)))
+char_len, word_len = len(chars.encode(piece)), len(words.encode(piece))
+assert all(a >= b for a, b in zip(lengths, lengths[1:]))        # more merges, shorter sequences
+assert lengths[0] == len(piece.encode()) and word_len < lengths[-1]
+fig, ax = plt.subplots(figsize=(6, 4))
+ax.plot(sizes, lengths, "o-", label="byte-level BPE")
+ax.scatter([chars.vocab_size], [char_len], color="C1", label="characters", zorder=3)
+ax.set(xlabel="vocabulary size", ylabel="tokens for the same text", title="vocabulary vs sequence length")
+ax.legend()
+fig.savefig(figure_path("01_vocab_vs_length.png"), dpi=90)
+print(dict(zip(sizes, lengths)), "chars:", char_len, "words:", word_len)
+
+# %% [markdown]
+# ## GPT-2's tokenizer
+# GPT-2 uses a byte-level BPE with 50,000 merges and one special token, `<|endoftext|>` (50256).
+# The tutorial's example sentence:
+
+# %%
+gpt2 = gpt2_tokenizer_or_none()
+if gpt2 is not None:
+    sentence = "Counselor, please adjust your Zoom filter to appear as a human, rather than as a cat"
+    ids = gpt2.encode(sentence)
+    print(ids)
+    print(gpt2.tokenize(sentence))
+    assert gpt2.decode(ids) == sentence and len(ids) < len(sentence.split()) * 2
+    assert gpt2.encode("Hello world, this is a test.") == [15496, 995, 11, 428, 318, 257, 1332, 13]
+
+# %% [markdown]
+# ## Exercises
+# 1. Train BPE with `pattern=None` (no pre-splitting). Which merges appear that GPT-2's split forbids?
+# 2. Encode a sentence in another language with GPT-2's tokenizer. How many tokens per word now?
+# 3. How large must the BPE vocabulary be before tiny Shakespeare takes fewer tokens than words?

@@ -1,0 +1,99 @@
+"""Run under mpiexec by tests/test_distributed.py (not collected by pytest itself).
+
+    mpiexec -n 2 python tests/mpi_worker.py parity K B        # 2 ranks x batch B == 1 process x batch 2B
+    mpiexec -n 2 python tests/mpi_worker.py train DATASET OUT  # train() with --distributed semantics
+    mpiexec -n 2 python tests/mpi_worker.py fail               # rank 1 raises: the job must exit non-zero
+"""
+import pathlib
+import sys
+
+import numpy as np
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+import tinygrad_lm as tg  # noqa: E402
+from tinygrad_lm import checkpoint, distributed, optim  # noqa: E402
+from tinygrad_lm.gpt import GPT, GPTConfig  # noqa: E402
+
+CONFIG = GPTConfig.gpt2(vocab_size=17, block_size=8, n_layer=2, n_head=2, n_embd=16)
+
+
+def run_steps(model, opt, batches, comm=None):
+    params = model.parameters()
+    for x, y in batches:
+        _, loss = model(x, y)
+        opt.zero_grad()
+        loss.backward()
+        if comm is not None:
+            distributed.allreduce_gradients(opt, comm)
+        optim.clip_grad_norm_(params, 0.5)
+        opt.step()
+
+
+def parity(k, b):
+    comm = distributed.init()
+    rank, world = comm.Get_rank(), comm.Get_size()
+    rng = np.random.default_rng(0)
+    global_batches = [rng.integers(0, 17, (2, world * b, 8)) for _ in range(k)]
+    tg.manual_seed(rank + 1)                       # different init per rank: the broadcast must fix it
+    model = GPT(CONFIG).double()
+    opt = optim.AdamW(optim.gpt2_param_groups(model, 0.1), lr=1e-2)
+    distributed.broadcast_parameters(opt, comm)
+    mine = [(xy[0][rank * b:(rank + 1) * b], xy[1][rank * b:(rank + 1) * b]) for xy in global_batches]
+    run_steps(model, opt, mine, comm)
+    gathered = comm.gather([p.numpy() for p in model.parameters()], root=0)
+    if rank == 0:
+        tg.manual_seed(1)
+        ref = GPT(CONFIG).double()
+        ref_opt = optim.AdamW(optim.gpt2_param_groups(ref, 0.1), lr=1e-2)
+        run_steps(ref, ref_opt, [(x, y) for x, y in global_batches])
+        worst = 0.0
+        for r, params in enumerate(gathered):
+            for p, q in zip(params, ref.parameters()):
+                worst = max(worst, float(np.abs(p - q.numpy()).max()))
+        print(f"max |2-rank - 1-process| = {worst:.3e}", flush=True)
+        assert worst <= 1e-6, worst
+        print("PARITY OK", flush=True)
+
+
+def train_run(dataset, out):
+    from tinygrad_lm import train as train_module
+    from tinygrad_lm.train import TrainConfig, train
+    comm = distributed.init()
+    saves = []
+    original = checkpoint.save
+
+    def spy(path, *args, **kwargs):
+        saves.append(str(path))
+        return original(path, *args, **kwargs)
+    train_module.checkpoint.save = spy
+    cfg = TrainConfig(batch_size=4, max_iters=6, eval_interval=3, eval_iters=2, log_interval=3, out_dir=out,
+                      warmup_iters=1, lr_decay_iters=6)
+    lines = []
+    train(GPTConfig.gpt2(vocab_size=40, block_size=16, n_layer=1, n_head=2, n_embd=16), cfg, dataset,
+          log=lines.append, distributed=True)
+    counts = comm.gather((len(saves), len(lines)), root=0)
+    if comm.Get_rank() == 0:
+        print("saves and log lines per rank:", counts, flush=True)
+        assert counts[0][0] > 0 and counts[0][1] > 0
+        assert all(s == 0 and n == 0 for s, n in counts[1:])
+        meta = checkpoint.load(pathlib.Path(out) / "last.npz")["meta"]
+        assert meta["world_size"] == comm.Get_size() and len(meta["batch_rng_state"]) == comm.Get_size()
+        print("ONLY RANK 0 WRITES", flush=True)
+
+
+def fail():
+    comm = distributed.init()
+    if comm.Get_rank() == 1:
+        raise RuntimeError("rank 1 fails on purpose")
+    comm.Barrier()                                  # rank 0 would wait here forever without the abort
+    print("unreachable", flush=True)
+
+
+if __name__ == "__main__":
+    mode = sys.argv[1]
+    if mode == "parity":
+        parity(int(sys.argv[2]), int(sys.argv[3]))
+    elif mode == "train":
+        train_run(sys.argv[2], sys.argv[3])
+    else:
+        fail()

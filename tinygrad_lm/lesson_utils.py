@@ -1,0 +1,53 @@
+"""Small helpers shared by the lessons: quick mode, where figures go, and the corpus."""
+import os
+import pathlib
+
+QUICK = os.environ.get("TINYGRAD_LM_QUICK", "0") not in ("", "0")
+
+FALLBACK_TEXT = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n"
+                 "First Citizen:\nYou are all resolved rather to die than to famish?\n\nAll:\nResolved. resolved.\n\n") * 200
+
+
+def quick(full, small):
+    """`small` in quick mode (TINYGRAD_LM_QUICK=1, as CI runs the lessons), else `full`."""
+    return small if QUICK else full
+
+
+def figure_path(name):
+    """Where a lesson saves its figure: $TINYGRAD_LM_FIGURES or lessons/figures/."""
+    folder = pathlib.Path(os.environ.get("TINYGRAD_LM_FIGURES", pathlib.Path(__file__).resolve().parent.parent
+                                         / "lessons" / "figures"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
+
+
+def pyplot():
+    """matplotlib.pyplot, drawing to files (Agg) unless we run inside a Jupyter kernel."""
+    import sys
+
+    import matplotlib
+    if "ipykernel" not in sys.modules:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def shakespeare_text(limit=None):
+    """Tiny Shakespeare when it can be found or downloaded, else a small built-in excerpt."""
+    from .data import DataError, shakespeare
+    try:
+        text = shakespeare().read_text(encoding="utf-8")
+    except DataError:
+        print("(tiny Shakespeare not available offline: using a short built-in excerpt)")
+        text = FALLBACK_TEXT
+    return text[:limit] if limit else text
+
+
+def gpt2_tokenizer_or_none():
+    from .tokenizers import TokenizerFileError, gpt2_tokenizer
+    from .download import DownloadError
+    try:
+        return gpt2_tokenizer()
+    except (TokenizerFileError, DownloadError) as e:
+        print(f"(GPT-2's tokenizer files are not available: {e})")
+        return None
