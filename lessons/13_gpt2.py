@@ -1,0 +1,85 @@
+# %% [markdown]
+# # Lesson 13 — GPT-2 in our engine
+#
+# The tutorial used GPT-2 through a high-level library, as a black box. Here GPT-2's real weights
+# (a Hugging Face directory: `config.json` + `model.safetensors`) run in our own NumPy code. The
+# safetensors file is read by our own validating reader; GPT-2's "Conv1D" weights are transposed
+# into our Linear layout. Without weights at hand (no internet), the lesson explains where to get
+# them and uses a small random GPT-2 instead. Runs in about 30 seconds with GPT-2 small, 5 without.
+
+# %%
+import os
+import pathlib
+
+import numpy as np
+
+import tinygrad_lm as tg
+from tinygrad_lm.gpt import GPT, GPTConfig
+from tinygrad_lm.hf import PretrainedError, download_gpt2, export_gpt2, load_gpt2
+from tinygrad_lm.lesson_utils import figure_path, gpt2_tokenizer_or_none
+from tinygrad_lm.viz import plot_attention
+
+model_dir = os.environ.get("TINYGRAD_LM_GPT2_MODEL")
+model = None
+if model_dir:
+    model = load_gpt2(model_dir)
+else:
+    try:
+        model = load_gpt2(download_gpt2("gpt2"))
+    except PretrainedError as e:
+        print(f"No GPT-2 weights: {e}\nSet TINYGRAD_LM_GPT2_MODEL to a folder with config.json and "
+              "model.safetensors (e.g. from https://huggingface.co/gpt2). Using a small random GPT-2.")
+if model is None:
+    tg.manual_seed(0)
+    model = GPT(GPTConfig.gpt2(vocab_size=50257, block_size=64, n_layer=2, n_head=4, n_embd=64))
+print(model.config)
+print(f"{model.num_parameters() / 1e6:.1f}M parameters")
+
+# %% [markdown]
+# ## print(model): the box, opened
+
+# %%
+print(model.transformer.h[0])
+
+# %% [markdown]
+# ## Generate like the tutorial's pipeline
+
+# %%
+tok = gpt2_tokenizer_or_none()
+prompt = "My dog really wanted to eat icecream because"
+if tok is not None:
+    ids = model.generate([tok.encode(prompt)] * 3, 20, temperature=1.0, top_k=50, seed=0)
+    for row in ids:
+        print(repr(tok.decode(row.tolist())))
+    greedy = model.generate([tok.encode(prompt)], 10, temperature=0)
+    assert np.array_equal(greedy, model.generate([tok.encode(prompt)], 10, temperature=0, use_cache=False))
+
+# %% [markdown]
+# ## Look at its attention
+
+# %%
+text = "The man ate the sandwich because he was hungry"
+ids = tok.encode(text) if tok is not None else list(range(9))
+maps = model.attention_maps(np.array([ids]))[:, 0]
+plot_attention(maps, [tok.decode([i]) for i in ids] if tok else None, figure_path("13_attention.png"),
+               max_layers=4, max_heads=6)
+assert np.allclose(maps.sum(-1), 1, atol=1e-4) and np.all(np.triu(maps[0, 0], 1) == 0)
+print("attention maps:", maps.shape, "(layer, head, query, key)")
+
+# %% [markdown]
+# ## Export back to the Hugging Face layout
+
+# %%
+import tempfile
+
+out = export_gpt2(model, pathlib.Path(tempfile.mkdtemp()) / "export")
+again = load_gpt2(out)
+x = np.array([ids[:8]])
+assert np.allclose(again(x)[0].numpy(), model(x)[0].numpy(), atol=1e-5)
+print("exported and reloaded:", sorted(p.name for p in out.iterdir()))
+
+# %% [markdown]
+# ## Exercises
+# 1. Fine-tune GPT-2 on tiny Shakespeare: `python -m tinygrad_lm train --init-from DIR --tokenizer gpt2 --max-iters 200`.
+# 2. Find a head in layer 0 that attends to the previous token. Plot it alone.
+# 3. Load gpt2-medium. How does generation speed scale with the number of parameters?
