@@ -31,11 +31,21 @@ def _unwrap(x):
 def _wrap(x):
     if isinstance(x, np.ndarray):
         return StrictArray(x)
+    if isinstance(x, np.generic):          # reductions give 0-d device arrays in CuPy, not host scalars
+        return StrictArray(np.asarray(x))
     if isinstance(x, tuple):
         return tuple(_wrap(v) for v in x)
     if isinstance(x, list):
         return [_wrap(v) for v in x]
     return x
+
+
+DEVICE_TO_HOST = {"count": 0}      # explicit copies and scalar reads (each one a sync on a GPU)
+
+
+def _crossing(value):
+    DEVICE_TO_HOST["count"] += 1
+    return value
 
 
 class StrictArray:
@@ -48,9 +58,12 @@ class StrictArray:
         raise ImplicitConversionError("Implicit conversion to a NumPy array is not allowed "
                                       "(a 'strict' device array, standing in for CuPy); use .get()")
 
+    def item(self):
+        return _crossing(self._a.item())
+
     def get(self):
         """The explicit device->host copy, as cupy.ndarray.get()."""
-        return self._a.copy()
+        return _crossing(self._a.copy())
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         out = kwargs.get("out")
@@ -66,6 +79,8 @@ class StrictArray:
 
     # attributes and methods: forward to the wrapped array, wrapping array results
     def __getattr__(self, name):
+        if name.startswith("__"):      # never expose __array_interface__ & co: NumPy would use them
+            raise AttributeError(name)
         value = getattr(self._a, name)
         if callable(value):
             def method(*args, **kwargs):
@@ -89,16 +104,16 @@ class StrictArray:
         return f"StrictArray({self._a!r})"
 
     def __bool__(self):
-        return bool(self._a)
+        return _crossing(bool(self._a))
 
     def __int__(self):
-        return int(self._a)
+        return _crossing(int(self._a))
 
     def __float__(self):
-        return float(self._a)
+        return _crossing(float(self._a))
 
     def __index__(self):
-        return self._a.__index__()
+        return _crossing(self._a.__index__())
 
     @property
     def T(self):
@@ -178,7 +193,7 @@ def to_strict(host):
     return StrictArray(np.array(host))
 
 
-StrictArray.to_numpy = lambda self: self._a.copy()
+StrictArray.to_numpy = lambda self: _crossing(self._a.copy())
 
 
 def register():

@@ -175,7 +175,7 @@ class GPT(nn.Module):
             raise ValueError(f"GPT: a sequence of {start + T} tokens is longer than block_size="
                              f"{c.block_size}; crop the context to the last {c.block_size} tokens")
         tr = self.transformer
-        x = tr.wte(idx_data)
+        x = F.embedding(idx_data, tr.wte.weight, check_indices=False)     # checked by _check_ids
         if c.pos_encoding != "rotary":
             x = x + tr.wpe(T, start)
         x = tr.drop(x)
@@ -190,14 +190,16 @@ class GPT(nn.Module):
             if target_data.shape != idx_data.shape:
                 raise ValueError(f"GPT: targets of shape {tuple(target_data.shape)} do not match "
                                  f"idx of shape {tuple(idx_data.shape)}")
-            loss = F.cross_entropy(logits, target_data)
+            loss = F.cross_entropy(logits, target_data, check_indices=False)
         return logits, loss
 
     def _check_ids(self, ids, what, ignore=None):
+        """Validate token ids and move them to the model's device. Ids that come from the host (a
+        NumPy batch, the usual case) are checked there, before the copy, so a training step on a
+        GPU makes no device->host copy for it."""
         data = ids.data if isinstance(ids, Tensor) else ids
         if not hasattr(data, "dtype"):
             data = np.asarray(data)
-        data = backend.to_device(data, self.device)
         if data.dtype.kind not in "iu":
             raise TypeError(f"GPT: {what} must hold integer token ids, got dtype {data.dtype}")
         if data.ndim != 2:
@@ -208,7 +210,11 @@ class GPT(nn.Module):
                 bad = high if high >= self.config.vocab_size else low
                 raise IndexError(f"GPT: {what} holds token id {bad}, outside the vocabulary "
                                  f"0..{self.config.vocab_size - 1} (vocab_size={self.config.vocab_size})")
-        return data
+        return backend.to_device(data, self.device)
+
+    @property
+    def device(self):
+        return self.lm_head.weight.device
 
     def new_kv_caches(self):
         return [block.attn.new_cache() for block in self.transformer.h]

@@ -100,6 +100,7 @@ class Optimizer:
     def zero_grad(self, set_to_none=False):
         """Zero the flat gradient buffers (the views stay linked; set_to_none is accepted for PyTorch
         compatibility and does the same, because an unlinked gradient would cost a copy)."""
+        self._sync()
         for f in self.flat:
             f.grad[...] = 0
             for p, g in zip(f.params, f.grad_views):

@@ -46,12 +46,12 @@ def set_rng_state(state):
 
 
 def uniform(shape, device="cpu", dtype=np.float32):
-    """U[0, 1) samples on `device` (used by dropout)."""
-    if device == "cpu":
-        return _generator.random(shape, dtype=np.float64).astype(dtype, copy=False)
+    """U[0, 1) samples on `device` (used by dropout). CuPy draws on the GPU from its own generator
+    (seeded from ours); every other device draws on the host, exactly as "cpu" does."""
+    if device == "cpu" or backend.get_array_module(device).__name__ != "cupy":
+        host = _generator.random(shape, dtype=np.float64).astype(dtype, copy=False)
+        return host if device == "cpu" else backend.to_device(host, device)
     gen = _device_generators.get(device)
     if gen is None:
         gen = _device_generators[device] = _new_device_generator(device, _generator.integers(2**31))
-    if gen is None:   # a test device: draw on the host, then move
-        return backend.to_device(_generator.random(shape).astype(dtype), device)
     return gen.random_sample(shape, dtype=np.float32 if dtype == np.float32 else np.float64)

@@ -75,12 +75,15 @@ def linear_composite(x, weight, bias=None):
     return y + bias if bias is not None else y
 
 
-def embedding(indices, weight):
-    """Rows of `weight` picked by integer `indices` (any shape) -> indices.shape + (dim,)."""
+def embedding(indices, weight, check_indices=True):
+    """Rows of `weight` picked by integer `indices` (any shape) -> indices.shape + (dim,).
+
+    Indices are range-checked (CuPy would silently wrap them); check_indices=False skips that when
+    the caller has checked them already, which saves a device->host copy on a GPU."""
     idx = raw(indices, weight.device)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
-    return Embedding.apply(weight, indices=idx)
+    return Embedding.apply(weight, indices=idx, checked=not check_indices)
 
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
@@ -201,12 +204,13 @@ def _flatten_for_loss(logits, target):
     return logits.reshape(-1, logits.shape[-1]), t.reshape(-1)
 
 
-def cross_entropy(input, target, ignore_index=-100, reduction="mean"):
-    """Mean cross-entropy of logits (..., V) against integer targets (...), fused with softmax."""
+def cross_entropy(input, target, ignore_index=-100, reduction="mean", check_indices=True):
+    """Mean cross-entropy of logits (..., V) against integer targets (...), fused with softmax.
+    (check_indices=False: the caller has range-checked the targets, as in embedding.)"""
     if reduction != "mean":
         raise ValueError(f"cross_entropy: only reduction='mean' is implemented, got {reduction!r}")
     logits, targets = _flatten_for_loss(input, target)
-    return CrossEntropy.apply(logits, targets=targets, ignore_index=ignore_index)
+    return CrossEntropy.apply(logits, targets=targets, ignore_index=ignore_index, checked=not check_indices)
 
 
 def cross_entropy_composite(input, target, ignore_index=-100):
