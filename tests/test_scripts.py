@@ -1,0 +1,34 @@
+"""The Polaris job scripts and the GPU check script: valid bash, the fields PBS needs, and an
+affinity wrapper that really gives each local rank its own GPU."""
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SCRIPTS = [ROOT / "scripts" / "polaris" / n for n in ("train_1gpu.pbs", "train_multinode.pbs", "set_affinity_gpu.sh")] \
+    + [ROOT / "bench" / "gpu_check.sh"]
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.name)
+def test_scripts_are_valid_bash(path):
+    assert subprocess.run(["bash", "-n", str(path)], capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize("name", ["train_1gpu.pbs", "train_multinode.pbs"])
+def test_pbs_scripts_have_polaris_fields(name):
+    text = (ROOT / "scripts" / "polaris" / name).read_text()
+    for needle in ("#PBS -l select=", "system=polaris", "#PBS -l filesystems=home:eagle", "#PBS -q ", "#PBS -A ",
+                   "module use /soft/modulefiles", "module load conda", "--device cuda"):
+        assert needle in text, f"{name} lacks {needle!r}"
+    if name == "train_multinode.pbs":
+        assert "set_affinity_gpu.sh" in text and "--distributed" in text and "MPICH_GPU_SUPPORT_ENABLED=1" in text
+
+
+@pytest.mark.parametrize("local_rank, expected", [("0", "0"), ("3", "3"), ("5", "1")])
+def test_affinity_wrapper_sets_cuda_visible_devices(local_rank, expected):
+    env = dict(os.environ, PMI_LOCAL_RANK=local_rank)
+    out = subprocess.run(["bash", str(ROOT / "scripts" / "polaris" / "set_affinity_gpu.sh"), "bash", "-c",
+                          "echo $CUDA_VISIBLE_DEVICES"], capture_output=True, text=True, env=env)
+    assert out.stdout.strip() == expected
