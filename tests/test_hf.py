@@ -142,3 +142,35 @@ def test_missing_directory_explains(tmp_path):
         load_gpt2(tmp_path)
     with pytest.raises(PretrainedError, match="only GPT-2-architecture"):
         export_gpt2(GPT(GPTConfig.seed_mini(vocab_size=10, block_size=8, n_layer=1, n_head=2, n_embd=8)), tmp_path)
+
+
+def test_finetune_from_a_gpt2_directory_and_export_cli(tmp_path, gpt2_dir):
+    """`train --init-from DIR` with the GPT-2 tokenizer, then `export` back to a Hugging Face directory."""
+    import subprocess
+    import sys
+
+    from tinygrad_lm.data import prepare
+    from tinygrad_lm.train import TrainConfig, train
+    tg.manual_seed(0)
+    base = GPT(GPTConfig.gpt2(vocab_size=50257, block_size=32, n_layer=1, n_head=2, n_embd=16))
+    export_gpt2(base, tmp_path / "base")
+    src = tmp_path / "input.txt"
+    src.write_text("ROMEO:\nBut, soft! what light through yonder window breaks?\n" * 30, encoding="utf-8")
+    prepare(src, tmp_path / "data", tokenizer="gpt2", data_dir=gpt2_dir.parent)
+    cfg = TrainConfig(batch_size=2, max_iters=4, eval_interval=2, eval_iters=1, log_interval=2, warmup_iters=1,
+                      lr_decay_iters=4, out_dir=str(tmp_path / "out"))
+    result = train(base.config, cfg, tmp_path / "data", init_from=str(tmp_path / "base"), log=lambda *a: None)
+    assert result["evals"][-1]["val"] < result["evals"][0]["val"]
+    first_val = result["evals"][0]["val"]
+    idx = np.array([[464, 3290, 318]])
+    ref_logits, _ = base(idx)
+    # the run started from the pretrained weights: its first evaluation is the base model's loss
+    from tinygrad_lm.train import estimate_loss
+    from tinygrad_lm.data import load_split
+    data = {"train": load_split(tmp_path / "data", "train"), "val": load_split(tmp_path / "data", "val")}
+    assert abs(estimate_loss(base, data, 32, 2, 1, cfg.seed)["val"] - first_val) < 1e-5
+    out = subprocess.run([sys.executable, "-m", "tinygrad_lm", "export", "--checkpoint", str(tmp_path / "out" / "last.npz"),
+                          "--out", str(tmp_path / "exported")], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    tuned = load_gpt2(tmp_path / "exported")
+    assert not np.allclose(tuned(idx)[0].numpy(), ref_logits.numpy())
