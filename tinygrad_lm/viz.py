@@ -24,12 +24,17 @@ def plot_losses(history, evals, path, title="training"):
         ax_ppl.plot(s, [math.exp(min(e["val"], 50)) for e in evals], "o-", label="val")
     ax_loss.set(xlabel="step", ylabel="cross-entropy loss", title=f"{title}: loss")
     ax_ppl.set(xlabel="step", ylabel="perplexity = exp(loss)", title=f"{title}: perplexity", yscale="log")
-    for ax in (ax_loss, ax_ppl):
+    return _finish(fig, (ax_loss, ax_ppl), path)
+
+
+def _finish(fig, axes, path):
+    """Grid and legend on every panel, then save the PNG and free the figure."""
+    for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _pyplot().close(fig)
     return path
 
 
@@ -40,12 +45,7 @@ def plot_sweep(results, name, path):
     for value, evals in results.items():
         ax.plot([e["step"] for e in evals], [math.exp(min(e["val"], 50)) for e in evals], "o-", label=f"{name}={value}")
     ax.set(xlabel="step", ylabel="val perplexity", title=f"sweep over {name}", yscale="log")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _finish(fig, (ax,), path)
 
 
 def sweep(name, values, model_config, train_config, data_dir, path=None, log=print):
