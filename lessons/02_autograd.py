@@ -26,6 +26,7 @@ by_hand = {"a": 2 * u * (b_val + 1 - math.tanh(a_val) ** 2), "b": 2 * u * a_val}
 
 a = tg.Tensor(np.array(a_val), requires_grad=True)
 b = tg.Tensor(np.array(b_val), requires_grad=True)
+a.name, b.name = "a", "b"          # names show up in the graph below
 f = (a * b + a.tanh()) ** 2
 graph = Graph(f)            # remember the graph, keep intermediate gradients
 f.backward()
@@ -67,7 +68,7 @@ assert report["max_rel_error"] < 1e-6
 print(graph.text())
 plt = pyplot()
 graph.draw(figure_path("02_graph.png"))
-assert "Tanh ()" in graph.text() and "Pow ()" in graph.text()
+assert "Tanh ()" in graph.text() and "Pow ()" in graph.text() and "a ()" in graph.text()
 
 # %% [markdown]
 # ## Exercises
