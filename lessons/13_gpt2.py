@@ -19,16 +19,19 @@ from tinygrad_lm.hf import PretrainedError, download_gpt2, export_gpt2, load_gpt
 from tinygrad_lm.lesson_utils import figure_path, gpt2_tokenizer_or_none
 from tinygrad_lm.viz import plot_attention
 
-model_dir = os.environ.get("TINYGRAD_LM_GPT2_MODEL")
+# TINYGRAD_LM_GPT2_MODEL: a folder with config.json + model.safetensors, or a size name
+# ("gpt2", "gpt2-medium", ...) to download it from the Hugging Face hub (needs the internet).
+choice = os.environ.get("TINYGRAD_LM_GPT2_MODEL")
 model = None
-if model_dir:
-    model = load_gpt2(model_dir)
-else:
+if choice:
     try:
-        model = load_gpt2(download_gpt2("gpt2"))
+        model = load_gpt2(choice if pathlib.Path(choice).exists() else download_gpt2(choice))
     except PretrainedError as e:
-        print(f"No GPT-2 weights: {e}\nSet TINYGRAD_LM_GPT2_MODEL to a folder with config.json and "
-              "model.safetensors (e.g. from https://huggingface.co/gpt2). Using a small random GPT-2.")
+        print(f"Could not load GPT-2 weights: {e}")
+else:
+    print("No GPT-2 weights requested: set TINYGRAD_LM_GPT2_MODEL=gpt2 to download GPT-2 small "
+          "(https://huggingface.co/gpt2), or to a folder holding config.json and model.safetensors. "
+          "Using a small random GPT-2 with the real vocabulary instead.")
 if model is None:
     tg.manual_seed(0)
     model = GPT(GPTConfig.gpt2(vocab_size=50257, block_size=64, n_layer=2, n_head=4, n_embd=64))

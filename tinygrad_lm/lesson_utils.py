@@ -33,10 +33,11 @@ def pyplot():
 
 
 def shakespeare_text(limit=None):
-    """Tiny Shakespeare when it can be found or downloaded, else a small built-in excerpt."""
+    """Tiny Shakespeare when it can be found (or downloaded, outside quick mode), else a small
+    built-in excerpt. Quick mode (CI) never touches the network."""
     from .data import DataError, shakespeare
     try:
-        text = shakespeare().read_text(encoding="utf-8")
+        text = shakespeare(download=not QUICK).read_text(encoding="utf-8")
     except DataError:
         print("(tiny Shakespeare not available offline: using a short built-in excerpt)")
         text = FALLBACK_TEXT
@@ -47,7 +48,7 @@ def gpt2_tokenizer_or_none():
     from .tokenizers import TokenizerFileError, gpt2_tokenizer
     from .download import DownloadError
     try:
-        return gpt2_tokenizer()
+        return gpt2_tokenizer(download=not QUICK)
     except (TokenizerFileError, DownloadError) as e:
         print(f"(GPT-2's tokenizer files are not available: {e})")
         return None
