@@ -4,6 +4,7 @@ tinygrad_lm, and report the full validation loss: a reference that isolates the 
     python bench/train_torch_reference.py --preset baby --dataset data/shakespeare_char
 """
 import argparse
+import dataclasses
 import math
 import pathlib
 import sys
@@ -36,11 +37,18 @@ def main():
     ap.add_argument("--preset", default="baby", choices=list(PRESETS))
     ap.add_argument("--dataset", default="data/shakespeare_char")
     ap.add_argument("--max-iters", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--activation", default=None, choices=["gelu_tanh", "gelu", "relu"],
+                    help="override the preset's MLP activation (nanoGPT uses exact GELU)")
     args = ap.parse_args()
     meta = load_meta(args.dataset)
     model_config, cfg = PRESETS[args.preset](meta["vocab_size"])
     if args.max_iters:
         cfg.max_iters = cfg.lr_decay_iters = args.max_iters
+    if args.seed is not None:
+        cfg.seed = args.seed
+    if args.activation:
+        model_config = dataclasses.replace(model_config, activation=args.activation)
     tg.manual_seed(cfg.seed)
     model = from_ours(GPT(model_config), dtype=torch.float32)
     params = list(model.parameters())
