@@ -62,14 +62,12 @@ def test_training_on_every_device_matches_the_cpu(name, device):
         config = GPTConfig.from_dict({**config.to_dict(), "dropout": 0.0})
     cpu_losses, cpu_model = train_losses(config, "cpu")
     dev_losses, dev_model = train_losses(config, device)
-    # the strict device is NumPy underneath: the same losses to the bit, and the same weights up to
-    # the summation order of the clipping norm (per parameter there, over the flat buffer on the
-    # CPU). A GPU sums in other orders: the loss curve must match within float32 tolerance.
+    # the strict device is NumPy underneath: the same losses to the bit. A GPU sums in other orders:
+    # the loss curve must match within float32 tolerance. (Weights are not compared one by one:
+    # some have a true gradient of exactly zero, e.g. the key bias, which softmax ignores, and
+    # AdamW turns the rounding noise of such gradients into full-size steps on any two machines.)
     np.testing.assert_allclose(dev_losses, cpu_losses, rtol=1e-3 if device == "cuda" else 0)
     assert dev_losses[-1] < dev_losses[0]
-    if device == "strict":
-        for (n, a), (_, b) in zip(cpu_model.named_parameters(), dev_model.named_parameters()):
-            np.testing.assert_allclose(backend.to_numpy(b.data), a.numpy(), rtol=1e-5, atol=1e-7, err_msg=n)
 
 
 def test_same_seed_same_initial_model_on_every_device(device):
