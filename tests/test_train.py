@@ -242,3 +242,17 @@ def test_sweep_plots_one_curve_per_value(dataset, tmp_path):
                     dataset, path=tmp_path / "sweep.png", log=quiet)
     assert sorted(results) == [1e-3, 3e-3] and all(len(v) == 3 for v in results.values())
     assert (tmp_path / "sweep.png").stat().st_size > 5000
+
+
+def test_bench_command_reports_both_engines_and_the_ratio():
+    from tinygrad_lm.bench import run_bench
+    lines = []
+    result = run_bench("atpesc", steps=2, warmup=1, rounds=2, print_fn=lines.append)
+    text = "\n".join(lines)
+    assert "tinygrad_lm :" in text and "ms/step" in text and "peak RSS" in text
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        assert "not installed" in text
+        return
+    assert "PyTorch     :" in text and result["ratio"] > 0 and "ratio tinygrad_lm / PyTorch" in text

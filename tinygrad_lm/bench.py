@@ -35,10 +35,11 @@ def _timed(step, steps, warmup, sync=lambda: None):
     for _ in range(steps):
         step()
     sync()
-    return (time.perf_counter() - t) / steps
+    return (time.perf_counter() - t) / max(steps, 1)
 
 
-def bench_ours(model_config, cfg, steps, warmup, device="cpu", seed=0):
+def build_ours(model_config, cfg, device="cpu", seed=0):
+    """A closure running one training step of tinygrad_lm, its sync, and the last loss."""
     from . import backend
     rng = np.random.default_rng(seed)
     model = GPT(model_config).to(device)
@@ -61,10 +62,11 @@ def bench_ours(model_config, cfg, steps, warmup, device="cpu", seed=0):
         state["loss"] = loss
 
     sync = (lambda: xp.cuda.Stream.null.synchronize()) if device == "cuda" else (lambda: None)
-    return _timed(step, steps, warmup, sync), state["loss"].item()
+    return step, sync, lambda: state["loss"].item()
 
 
-def bench_torch(model_config, cfg, steps, warmup, device="cpu", seed=0):
+def build_torch(model_config, cfg, device="cpu", seed=0):
+    """The same for PyTorch eager."""
     import torch
     from .crosscheck.torch_gpt import GPT as TorchGPT
     torch.manual_seed(seed)
@@ -95,28 +97,42 @@ def bench_torch(model_config, cfg, steps, warmup, device="cpu", seed=0):
         state["loss"] = loss
 
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    return _timed(step, steps, warmup, sync), state["loss"].item()
+    return step, sync, lambda: state["loss"].item()
 
 
-def run_bench(preset, steps=50, warmup=5, device="cpu", compare_torch=True, print_fn=print):
+def run_bench(preset, steps=50, warmup=5, device="cpu", compare_torch=True, print_fn=print, rounds=5):
+    """Time `steps` training steps in each of `rounds` rounds, alternating tinygrad_lm and PyTorch
+    so both see the same machine load; report the median step times and the median ratio."""
     model_config, cfg = (gpu_preset() if preset == "gpu" else PRESETS[preset]())
     tokens = cfg.batch_size * model_config.block_size
-    ours, loss = bench_ours(model_config, cfg, steps, warmup, device)
-    rss = peak_rss_mib()
-    print_fn(f"preset {preset} on {device}: {GPT(model_config).num_parameters():,} parameters, "
-             f"batch {cfg.batch_size} x block {model_config.block_size}, {steps} steps")
-    print_fn(f"tinygrad_lm : {ours * 1e3:8.2f} ms/step  {tokens / ours / 1e3:8.1f}k tok/s  "
-             f"(loss {loss:.3f}, peak RSS {rss:.0f} MiB)")
-    result = {"preset": preset, "ours_ms": ours * 1e3, "rss_mib": rss}
+    runners = {"tinygrad_lm": build_ours(model_config, cfg, device)}
+    _timed(runners["tinygrad_lm"][0], 0, warmup, runners["tinygrad_lm"][1])
+    ours_rss = peak_rss_mib()                      # before torch is even imported
     if compare_torch:
         try:
-            import torch  # noqa: F401
+            import torch
+            runners["PyTorch"] = build_torch(model_config, cfg, device)
         except ImportError:
             print_fn("PyTorch     : not installed, no reference (pip install torch)")
-            return result
-        theirs, t_loss = bench_torch(model_config, cfg, steps, warmup, device)
-        print_fn(f"PyTorch     : {theirs * 1e3:8.2f} ms/step  {tokens / theirs / 1e3:8.1f}k tok/s  "
-                 f"(loss {t_loss:.3f}, peak RSS {peak_rss_mib():.0f} MiB, {torch.get_num_threads()} threads)")
-        print_fn(f"ratio tinygrad_lm / PyTorch step time: {ours / theirs:.2f}  (goal <= 0.8; done at <= 1.25)")
-        result.update(torch_ms=theirs * 1e3, ratio=ours / theirs)
+    per_step = {name: [] for name in runners}
+    for name, (step, sync, _) in list(runners.items())[1:]:
+        _timed(step, 0, warmup, sync)
+    chunk = max(steps // rounds, 1)
+    for _ in range(rounds):
+        for name, (step, sync, _) in runners.items():
+            per_step[name].append(_timed(step, chunk, 0, sync))
+    median = {name: float(np.median(times)) for name, times in per_step.items()}
+    print_fn(f"preset {preset} on {device}: {GPT(model_config).num_parameters():,} parameters, "
+             f"batch {cfg.batch_size} x block {model_config.block_size}, {rounds} rounds of {chunk} steps each")
+    result = {"preset": preset, "ours_ms": median["tinygrad_lm"] * 1e3, "rss_mib": ours_rss}
+    for name, sec in median.items():
+        extra = f", {torch.get_num_threads()} threads" if name == "PyTorch" else ""
+        print_fn(f"{name:12s}: {sec * 1e3:8.2f} ms/step (median)  {tokens / sec / 1e3:8.1f}k tok/s  "
+                 f"(loss {runners[name][2]():.3f}{extra})")
+    print_fn(f"peak RSS: {ours_rss:.0f} MiB with tinygrad_lm alone, {peak_rss_mib():.0f} MiB with PyTorch loaded too")
+    if "PyTorch" in median:
+        ratios = [a / b for a, b in zip(per_step["tinygrad_lm"], per_step["PyTorch"])]
+        result.update(torch_ms=median["PyTorch"] * 1e3, ratio=float(np.median(ratios)))
+        print_fn(f"ratio tinygrad_lm / PyTorch step time: median {result['ratio']:.2f} over {rounds} rounds "
+                 f"(min {min(ratios):.2f}, max {max(ratios):.2f}; goal <= 0.8, done at <= 1.25)")
     return result

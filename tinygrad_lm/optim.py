@@ -206,16 +206,20 @@ class Adam(Optimizer):
             g = g + wd * p
         if wd and self.decoupled:
             p *= 1 - lr * wd                        # AdamW: decay the weights directly
-        m, v = state["exp_avg"], state["exp_avg_sq"]
+        xp = backend.get_array_module_of(v := state["exp_avg_sq"])
+        m = state["exp_avg"]
         m *= b1
         m += (1 - b1) * g
         v *= b2
-        v += (1 - b2) * (g * g)
-        step_size = lr / (1 - b1 ** t)
-        denom = backend.get_array_module_of(v).sqrt(v)
-        denom /= math.sqrt(1 - b2 ** t)
+        g2 = g * g
+        g2 *= 1 - b2
+        v += g2
+        denom = xp.sqrt(v, out=g2)                  # reuse the buffer: sqrt(v) / sqrt(1 - b2^t) + eps
+        denom *= 1 / math.sqrt(1 - b2 ** t)
         denom += eps
-        p -= step_size * (m / denom)
+        update = xp.divide(m, denom, out=denom)
+        update *= lr / (1 - b1 ** t)
+        p -= update
 
 
 class AdamW(Adam):

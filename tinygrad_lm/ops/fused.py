@@ -154,13 +154,15 @@ class ScaledDotProductAttention(Function):
       4. g_s      = p * (g_p - sum_j g_p * p)       (softmax's Jacobian; masked entries have p = 0)
       5. g_q      = g_s @ k * scale
       6. g_k      = g_s^T @ q * scale
+    (The code multiplies q by the scale once, q_s = q * scale, which is cheaper than scaling the
+    T x T scores: step 1 is then q_s @ k^T and step 6 is g_s^T @ q_s.)
     """
 
     def forward(self, q, k, v, is_causal, scale, dropout_p):
         xp = self.xp
         T, S = q.shape[-2], k.shape[-2]
-        s = q @ k.swapaxes(-1, -2)
-        s *= scale
+        q_s = q * scale
+        s = q_s @ k.swapaxes(-1, -2)
         if is_causal:               # adding 0 or -inf broadcasts faster than a boolean assignment
             s += causal_bias(xp, T, S, s.dtype)
         s -= s.max(axis=-1, keepdims=True)
@@ -174,20 +176,22 @@ class ScaledDotProductAttention(Function):
             p_drop = p * self.keep_scale
         else:
             self.keep_scale, p_drop = None, p
-        self.q, self.k, self.v, self.p_drop, self.scale = q, k, v, p_drop, scale
+        self.q_s, self.k, self.v, self.p_drop, self.scale = q_s, k, v, p_drop, scale
         return p_drop @ v
 
     def backward(self, grad):
         xp = self.xp
-        q, k, v, p, p_drop, scale = self.q, self.k, self.v, self.p, self.p_drop, self.scale
+        q_s, k, v, p, p_drop, scale = self.q_s, self.k, self.v, self.p, self.p_drop, self.scale
         g_v = p_drop.swapaxes(-1, -2) @ grad
         g_p = grad @ v.swapaxes(-1, -2)
         if self.keep_scale is not None:
             g_p *= self.keep_scale
-        g_s = p * (g_p - row_sum(xp, g_p * p))
-        g_s *= scale
+        g_s = g_p                                   # step 4 in place: g_s = p * (g_p - rowsum(g_p * p))
+        g_s -= row_sum(xp, g_p * p)
+        g_s *= p
         g_q = g_s @ k
-        g_k = g_s.swapaxes(-1, -2) @ q
+        g_q *= scale
+        g_k = g_s.swapaxes(-1, -2) @ q_s
         return g_q, g_k, g_v
 
 
