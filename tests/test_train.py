@@ -256,3 +256,11 @@ def test_bench_command_reports_both_engines_and_the_ratio():
         assert "not installed" in text
         return
     assert "PyTorch     :" in text and result["ratio"] > 0 and "ratio tinygrad_lm / PyTorch" in text
+
+
+def test_cli_reports_user_errors_without_a_traceback(tmp_path, capsys):
+    from tinygrad_lm.__main__ import main
+    with pytest.raises(SystemExit, match=r"error: input file .*missing.txt does not exist"):
+        main(["prepare", "--input", str(tmp_path / "missing.txt"), "--dataset", str(tmp_path / "d")])
+    with pytest.raises(SystemExit, match=r"error: checkpoint .*nothing.npz does not exist"):
+        main(["sample", "--checkpoint", str(tmp_path / "nothing.npz")])

@@ -219,8 +219,18 @@ def build_parser():
 
 
 def main(argv=None):
+    from .checkpoint import CheckpointError
+    from .data import DataError
+    from .download import DownloadError
+    from .hf import PretrainedError
+    from .tokenizers import TokenizerFileError
+    from .backend import DeviceError
     args = build_parser().parse_args(argv)
-    return args.fn(args)
+    try:
+        return args.fn(args)
+    except (DataError, DownloadError, TokenizerFileError, CheckpointError, PretrainedError, DeviceError) as e:
+        # problems with the user's files, network or device: a message, not a traceback
+        sys.exit(f"error: {e}")
 
 
 if __name__ == "__main__":
