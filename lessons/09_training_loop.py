@@ -18,7 +18,6 @@ import math
 
 import numpy as np
 
-import tinygrad_lm as tg
 from tinygrad_lm import nn, optim
 from tinygrad_lm.lesson_utils import figure_path, quick, shakespeare_text
 from tinygrad_lm.data import prepare

@@ -1,7 +1,5 @@
 """Training end to end: data preparation, overfitting, exact resume, checkpoints, NaN guard, Ctrl-C, CLI."""
-import dataclasses
 import json
-import math
 import os
 import subprocess
 import sys

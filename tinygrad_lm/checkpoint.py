@@ -9,7 +9,6 @@ Writes are atomic: the file is written next to its destination under a temporary
 to disk, then renamed over it, so a crash mid-save leaves the previous checkpoint intact.
 Reading uses ``np.load(allow_pickle=False)``.
 """
-import io
 import json
 import os
 import pathlib

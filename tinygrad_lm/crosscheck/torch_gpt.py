@@ -1,6 +1,5 @@
 """PyTorch implementations of our models, written independently here for parity tests and
 benchmarks. Parameter names match tinygrad_lm's, so a state_dict moves between them as is."""
-import math
 
 import numpy as np
 import torch

@@ -195,7 +195,7 @@ class CausalSelfAttention(Module):
         """A CausalSelfAttention holding copies of a MultiHeadAttention's weights (for the tests
         and lessons that show both compute the same thing)."""
         first = mha.heads[0]
-        n_head, (head_size, n_embd) = len(mha.heads), first.query.weight.shape
+        n_head, n_embd = len(mha.heads), first.query.weight.shape[1]
         out = cls(n_embd, n_head, first.block_size, mha.dropout.p, bias=mha.c_proj.bias is not None,
                   qkv_bias=first.query.bias is not None, scale=first.scale, rotary=first.rotary)
         out.to(dtype=first.query.weight.dtype)

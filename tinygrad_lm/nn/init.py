@@ -2,7 +2,6 @@
 (tinygrad_lm.random), so a seed gives the same model on every device."""
 import math
 
-import numpy as np
 
 from .. import random
 

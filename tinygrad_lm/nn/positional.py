@@ -10,7 +10,6 @@ import math
 
 import numpy as np
 
-from .. import backend
 from ..ops import cat
 from ..tensor import Tensor
 from . import functional as F
