@@ -262,3 +262,19 @@ def test_cli_reports_user_errors_without_a_traceback(tmp_path, capsys):
         main(["prepare", "--input", str(tmp_path / "missing.txt"), "--dataset", str(tmp_path / "d")])
     with pytest.raises(SystemExit, match=r"error: checkpoint .*nothing.npz does not exist"):
         main(["sample", "--checkpoint", str(tmp_path / "nothing.npz")])
+
+
+def test_ctrl_c_saves_a_whole_step_and_resume_is_exact(dataset, tmp_path):
+    import os
+    import signal
+    config = tiny(40)
+    full = train(config, cfg_for(tmp_path / "a"), dataset, log=quiet)
+
+    def press_ctrl_c(step, loss):
+        if step == 6:
+            os.kill(os.getpid(), signal.SIGINT)       # a real SIGINT, as from the keyboard
+    part = train(config, cfg_for(tmp_path / "b"), dataset, log=quiet, on_step=press_ctrl_c)
+    assert part["interrupted"] and part["step"] == 6
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler       # handler restored
+    resumed = train(config, cfg_for(tmp_path / "b"), dataset, log=quiet, init_from="resume")
+    assert resumed["history"] == full["history"]

@@ -202,6 +202,7 @@ def train(model_config, cfg, data_dir, init_from="scratch", log=print, on_step=N
     timing = {"eval": 0.0, "train": 0.0}
     t_last, steps_since = time.perf_counter(), 0
     model.train()
+    interrupt = _DeferredInterrupt()
     try:
         while True:
             already = bool(evals) and evals[-1]["step"] == step          # resumed right after an eval
@@ -243,6 +244,7 @@ def train(model_config, cfg, data_dir, init_from="scratch", log=print, on_step=N
             history.append([step, loss_value])
             if on_step is not None:
                 on_step(step, loss_value)
+            interrupt.raise_if_requested(comm)      # Ctrl-C lands here, between whole steps
             if step % cfg.log_interval == 0 or step == cfg.max_iters:
                 timing["train"] += time.perf_counter() - t_last
                 dt = (time.perf_counter() - t_last) / max(steps_since, 1)
@@ -253,11 +255,49 @@ def train(model_config, cfg, data_dir, init_from="scratch", log=print, on_step=N
         log(f"interrupted: saved {path} at step {step}; continue with --init-from resume")
         return {"history": history, "evals": evals, "best_val": best_val, "step": step, "out_dir": out_dir,
                 "interrupted": True, "model": model, "rank": rank}
+    finally:
+        interrupt.restore()                          # also after a NaN or any other error
     if timing["train"] > 0:
         log(f"time: training {timing['train']:.1f} s, evaluation {timing['eval']:.1f} s "
             f"({100 * timing['eval'] / timing['train']:.1f}% of the training time)")
     return {"history": history, "evals": evals, "best_val": best_val, "step": step, "out_dir": out_dir,
             "interrupted": False, "model": model, "timing": timing, "rank": rank}
+
+
+class _DeferredInterrupt:
+    """Turn the first Ctrl-C into a request that the loop honours after the current step, so the
+    checkpoint it saves holds a whole step (never half an optimizer update). A second Ctrl-C
+    interrupts at once. Only in the main thread, where Python delivers signals."""
+
+    def __init__(self):
+        import signal
+        import threading
+        self.requested, self.previous = False, None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handler)
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def raise_if_requested(self, comm=None):
+        requested = self.requested
+        if comm is not None:        # every rank stops at the same step, or the next collective hangs
+            requested = bool(comm.allreduce(int(requested), op=_mpi_max()))
+        if requested:
+            raise KeyboardInterrupt
+
+    def restore(self):
+        if self.previous is not None:
+            import signal
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
+
+
+def _mpi_max():
+    from mpi4py import MPI
+    return MPI.MAX
 
 
 def _silent(*args, **kwargs):
