@@ -174,3 +174,43 @@ def test_finetune_from_a_gpt2_directory_and_export_cli(tmp_path, gpt2_dir):
     assert out.returncode == 0, out.stderr
     tuned = load_gpt2(tmp_path / "exported")
     assert not np.allclose(tuned(idx)[0].numpy(), ref_logits.numpy())
+
+
+def test_generate_and_attention_commands(tmp_path, gpt2_dir):
+    """The seed's demo through the CLI, on a small random GPT-2 directory."""
+    import subprocess
+    import sys
+    tg.manual_seed(0)
+    export_gpt2(GPT(GPTConfig.gpt2(vocab_size=50257, block_size=64, n_layer=1, n_head=2, n_embd=16)), tmp_path / "m")
+
+    def run(*args):
+        out = subprocess.run([sys.executable, "-m", "tinygrad_lm", *args, "--data-dir", str(gpt2_dir.parent)],
+                             capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+    prompt = "My dog really wanted to eat icecream because"
+    text = run("generate", "--model", str(tmp_path / "m"), "--prompt", prompt, "--max-new-tokens", "20",
+               "--num-return-sequences", "5", "--seed", "3", "--top-p", "0.9")
+    lines = [ln for ln in text.splitlines() if ln.startswith("[")]
+    assert len(lines) == 5 and all(prompt in ln for ln in lines)
+    assert text == run("generate", "--model", str(tmp_path / "m"), "--prompt", prompt, "--max-new-tokens", "20",
+                       "--num-return-sequences", "5", "--seed", "3", "--top-p", "0.9")      # a seed repeats
+    greedy = run("generate", "--model", str(tmp_path / "m"), "--prompt", prompt, "--greedy",
+                 "--num-return-sequences", "2", "--max-new-tokens", "10").splitlines()
+    assert greedy[0][4:] == greedy[1][4:]                                             # greedy: identical rows
+    run("attention", "--model", str(tmp_path / "m"), "--prompt", "The man ate the sandwich", "--out", "att.png")
+    assert (tmp_path / "att.png").stat().st_size > 5000
+    maps = np.load(tmp_path / "att.npy")
+    assert maps.shape[:2] == (1, 2) and np.allclose(maps.sum(-1), 1, atol=1e-4)
+
+
+def test_download_offline_explains(tmp_path, monkeypatch):
+    import urllib.request
+
+    from tinygrad_lm.hf import download_gpt2
+
+    def offline(*a, **k):
+        raise OSError("network is unreachable")
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(PretrainedError, match=r"Offline: copy config.json and model.safetensors of gpt2 into"):
+        download_gpt2("gpt2", tmp_path / "gpt2")
