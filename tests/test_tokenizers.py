@@ -240,3 +240,31 @@ def test_encode_returns_python_ints_usable_as_numpy():
     tok = _small_bpe()
     ids = np.array(tok.encode("the cat"), dtype=np.uint16)
     assert tok.decode(ids.tolist()) == "the cat"
+
+
+def test_gpt2_files_download_with_checksum_or_explain_offline(tmp_path, monkeypatch):
+    import io
+    import urllib.request
+
+    from tinygrad_lm.download import DownloadError
+    from tinygrad_lm.tokenizers import gpt2_files
+    monkeypatch.setenv("TINYGRAD_LM_DATA", str(tmp_path))
+
+    def offline(*a, **k):
+        raise OSError("network is unreachable")
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(DownloadError, match=r"Offline: copy encoder.json and vocab.bpe into"):
+        gpt2_files()
+
+    class Response(io.BytesIO):                 # a server that sends the wrong bytes
+        headers = {}
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: Response(b"not the real file"))
+    with pytest.raises(DownloadError, match="checksum mismatch"):
+        gpt2_files()
+    assert not (tmp_path / "gpt2" / "encoder.json").exists()       # nothing half-written is kept
