@@ -216,3 +216,15 @@ def test_zero_grad_and_to_dtype():
     assert lin.weight.grad is not None
     lin.zero_grad()
     assert lin.weight.grad is None
+
+
+def test_explicit_attention_mask_goes_through_the_composite_path(rng):
+    q, k, v = (tg.Tensor(rng.standard_normal((2, 4, 3))) for _ in range(3))
+    everything = np.ones((4, 4), dtype=bool)
+    np.testing.assert_allclose(F.scaled_dot_product_attention(q, k, v, attn_mask=everything, is_causal=True).numpy(),
+                               F.scaled_dot_product_attention(q, k, v, is_causal=True).numpy(), rtol=1e-12)
+    only_first = np.zeros((4, 4), dtype=bool)
+    only_first[:, 0] = True
+    out, weights = F.scaled_dot_product_attention(q, k, v, attn_mask=only_first, return_weights=True)
+    np.testing.assert_allclose(weights.numpy()[..., 0], 1.0)
+    np.testing.assert_allclose(out.numpy(), np.repeat(v.numpy()[:, :1], 4, axis=1), rtol=1e-12)

@@ -102,6 +102,13 @@ def device_of(array):
     return device
 
 
+def device_and_dtype(device, dtype):
+    """PyTorch's .to() takes a device, a dtype, or both: .to(np.float64) means dtype only."""
+    if isinstance(device, (type, np.dtype)) or (isinstance(device, str) and device in ("float32", "float64")):
+        return None, device
+    return device, dtype
+
+
 def get_array_module_of(array):
     """The array module an array belongs to."""
     return get_array_module(device_of(array))

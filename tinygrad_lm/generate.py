@@ -7,6 +7,7 @@ new token: its logits are the same as a full recompute (tests/test_generate.py).
 import numpy as np
 
 from . import backend
+from .gpt import cache_length
 from .tensor import no_grad
 
 
@@ -64,7 +65,7 @@ def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None
         caches = None
         out = idx
         for _ in range(max_new_tokens):
-            if use_cache and caches is not None and _cache_len(caches) < block:
+            if use_cache and caches is not None and cache_length(caches[0]) < block:
                 step_input = out[:, -1:]                     # only the newest token
             else:
                 caches = model.new_kv_caches() if use_cache else None
@@ -76,8 +77,3 @@ def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None
         return out
     finally:
         model.train(was_training)
-
-
-def _cache_len(caches):
-    first = caches[0]
-    return (first[0] if isinstance(first, list) else first).length

@@ -146,7 +146,7 @@ class Transformer(nn.Module):
         self.ln_f = nn.LayerNorm(c.n_embd, eps=c.layer_norm_eps, bias=c.bias)
 
 
-def _cache_length(layer_cache):
+def cache_length(layer_cache):
     # per-head attention keeps one cache per head; they all have the same length
     return (layer_cache[0] if isinstance(layer_cache, list) else layer_cache).length
 
@@ -170,7 +170,7 @@ class GPT(nn.Module):
         c = self.config
         idx_data = self._check_ids(idx, "idx")
         B, T = idx_data.shape
-        start = 0 if kv_caches is None else _cache_length(kv_caches[0])
+        start = 0 if kv_caches is None else cache_length(kv_caches[0])
         if start + T > c.block_size:
             raise ValueError(f"GPT: a sequence of {start + T} tokens is longer than block_size="
                              f"{c.block_size}; crop the context to the last {c.block_size} tokens")

@@ -199,8 +199,7 @@ class Tensor:
 
     def to(self, device=None, dtype=None):
         """Move to another device and/or dtype. The result is a new leaf when data changes."""
-        if isinstance(device, (type, np.dtype)) or (isinstance(device, str) and device in ("float32", "float64")):
-            device, dtype = None, device
+        device, dtype = backend.device_and_dtype(device, dtype)
         device = self.device if device is None else backend.normalize_device(device)
         if device == self.device and (dtype is None or np.dtype(dtype) == self.dtype):
             return self

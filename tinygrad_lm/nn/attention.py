@@ -36,6 +36,30 @@ class KVCache:
         return k, v
 
 
+def attend_packed(qkv, n_head, scale, dropout_p=0.0, rotary=None, kv_cache=None, store_weights=False,
+                  fused=True):
+    """Multi-head causal attention from a packed (B, T, 3C) q|k|v projection to (B, T, C).
+
+    Returns (output, attention weights or None). Without rotary positions, cache or stored weights
+    the whole thing is one fused op; otherwise the heads are split out so that positions can rotate
+    q and k, the cache can extend k and v, and the weights can be kept.
+    """
+    if fused and rotary is None and kv_cache is None and not store_weights:
+        return F.causal_self_attention(qkv, n_head, scale, dropout_p), None
+    B, T, C3 = qkv.shape
+    start = 0 if kv_cache is None else kv_cache.length
+    qkv = qkv.reshape(B, T, 3, n_head, C3 // 3 // n_head).permute(2, 0, 3, 1, 4)    # (3, B, H, T, D)
+    q, k, v = qkv[0], qkv[1], qkv[2]
+    if rotary is not None:
+        q, k = rotary(q, start), rotary(k, start)
+    if kv_cache is not None:
+        k, v = kv_cache.append(k, v)
+    attend = F.scaled_dot_product_attention if fused else F.scaled_dot_product_attention_composite
+    y = attend(q, k, v, is_causal=True, scale=scale, dropout_p=dropout_p, return_weights=store_weights)
+    y, weights = y if store_weights else (y, None)
+    return y.permute(0, 2, 1, 3).reshape(B, T, C3 // 3), weights                   # heads side by side
+
+
 class Head(Module):
     """One head of causal self-attention (the seed's ``Head``): its own query, key, value."""
 
@@ -113,28 +137,12 @@ class MultiHeadAttention(Module):
         if not self.batched or kv_caches is not None:
             return self.forward_per_head(x, kv_caches)
         heads, first = self.heads, self.heads[0]
-        B, T, C = x.shape
-        H = len(heads)
         parts = [h.query for h in heads] + [h.key for h in heads] + [h.value for h in heads]
         weight = cat([p.weight for p in parts], dim=0)                         # (3 C, C)
         bias = cat([p.bias for p in parts], dim=0) if first.query.bias is not None else None
-        qkv = F.linear(x, weight, bias)                                        # (B, T, 3 C)
-        if first.rotary is None and not self.store_weights:
-            p_drop = first.dropout.p if self.training else 0.0
-            y = F.causal_self_attention(qkv, H, first.scale, p_drop)
-            self._weights = None
-            return self.dropout(self.c_proj(y))
-        qkv = qkv.reshape(B, T, 3, H, -1).permute(2, 0, 3, 1, 4)                # (3, B, H, T, D)
-        q, k, v = qkv[0], qkv[1], qkv[2]
-        if first.rotary is not None:
-            q, k = first.rotary(q), first.rotary(k)
         p_drop = first.dropout.p if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=first.scale, dropout_p=p_drop,
-                                           return_weights=self.store_weights)
-        self._weights = None
-        if self.store_weights:
-            y, self._weights = y
-        y = y.permute(0, 2, 1, 3).reshape(B, T, C)                              # heads side by side
+        y, self._weights = attend_packed(F.linear(x, weight, bias), len(heads), first.scale, p_drop,
+                                         rotary=first.rotary, store_weights=self.store_weights)
         return self.dropout(self.c_proj(y))
 
     def new_cache(self):
@@ -165,26 +173,11 @@ class CausalSelfAttention(Module):
         self.store_weights, self.attention_weights = False, None
 
     def forward(self, x, kv_cache=None):
-        B, T, C = x.shape
-        H, D = self.n_head, C // self.n_head
-        if self.fused and self.rotary is None and kv_cache is None and not self.store_weights:
-            p_drop = self.attn_dropout_p if self.training else 0.0
-            y = F.causal_self_attention(self.c_attn(x), H, self.scale, p_drop)    # the fast path
-            return self.resid_dropout(self.c_proj(y))
-        start = 0 if kv_cache is None else kv_cache.length
-        qkv = self.c_attn(x).reshape(B, T, 3, H, D).permute(2, 0, 3, 1, 4)   # (3, B, H, T, D)
-        q, k, v = qkv[0], qkv[1], qkv[2]
-        if self.rotary is not None:
-            q, k = self.rotary(q, start), self.rotary(k, start)
-        if kv_cache is not None:
-            k, v = kv_cache.append(k, v)
         p_drop = self.attn_dropout_p if self.training else 0.0
-        attend = F.scaled_dot_product_attention if self.fused else F.scaled_dot_product_attention_composite
-        y = attend(q, k, v, is_causal=True, scale=self.scale, dropout_p=p_drop,
-                   return_weights=self.store_weights)
+        y, weights = attend_packed(self.c_attn(x), self.n_head, self.scale, p_drop, self.rotary, kv_cache,
+                                   self.store_weights, self.fused)
         if self.store_weights:
-            y, self.attention_weights = y
-        y = y.permute(0, 2, 1, 3).reshape(B, T, C)                          # heads side by side
+            self.attention_weights = weights
         return self.resid_dropout(self.c_proj(y))
 
     def new_cache(self):

@@ -124,15 +124,17 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     attention weights (a detached Tensor (..., T, S)) for plotting.
     """
     _check_attention_shapes(query, key, value)
-    if attn_mask is not None:
-        return _sdpa_with_mask(query, key, value, attn_mask, dropout_p, is_causal, scale, return_weights)
+    if attn_mask is not None:     # an explicit boolean mask (True = may attend): the composite path
+        return scaled_dot_product_attention_composite(query, key, value, is_causal, scale, dropout_p,
+                                                      return_weights, attn_mask)
     scale = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
     out = ScaledDotProductAttention.apply(query, key, value, is_causal=is_causal, scale=scale,
                                           dropout_p=dropout_p)
     if return_weights:
         weights = out._ctx.p if out._ctx is not None else None
         if weights is None:   # no graph (no_grad): recompute the weights to return them
-            weights = _attention_weights(query, key, is_causal, scale).data
+            weights = scaled_dot_product_attention_composite(query, key, value, is_causal, scale,
+                                                             return_weights=True)[1].data
         return out, Tensor._from_array(weights, out.device)
     return out
 
@@ -145,26 +147,6 @@ def causal_self_attention(qkv, n_head, scale=None, dropout_p=0.0):
         raise ValueError(f"causal_self_attention: last dimension {C3} is not 3 * n_head * head_size")
     scale = (C3 // 3 // n_head) ** -0.5 if scale is None else scale
     return PackedCausalAttention.apply(qkv, n_head=n_head, scale=scale, dropout_p=dropout_p)
-
-
-def _attention_weights(query, key, is_causal, scale):
-    scores = (query @ key.transpose(-2, -1)) * scale
-    if is_causal:
-        scores = scores.masked_fill(causal_mask(query.shape[-2], key.shape[-2], query.device), -math.inf)
-    return scores.softmax(dim=-1)
-
-
-def _sdpa_with_mask(query, key, value, attn_mask, dropout_p, is_causal, scale, return_weights):
-    # an explicit boolean mask (True = may attend) goes through the composite path
-    scale = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
-    scores = (query @ key.transpose(-2, -1)) * scale
-    mask = raw(attn_mask, query.device)
-    scores = scores.masked_fill(~mask, -math.inf)
-    if is_causal:
-        scores = scores.masked_fill(causal_mask(query.shape[-2], key.shape[-2], query.device), -math.inf)
-    weights = scores.softmax(dim=-1)
-    out = dropout(weights, dropout_p, training=dropout_p > 0) @ value
-    return (out, weights.detach()) if return_weights else out
 
 
 def _check_attention_shapes(q, k, v):
@@ -181,11 +163,14 @@ def causal_mask(T, S=None, device="cpu"):
 
 
 def scaled_dot_product_attention_composite(query, key, value, is_causal=False, scale=None, dropout_p=0.0,
-                                           return_weights=False):
-    """The same attention from primitive ops: matmul, scale, masked_fill, softmax, dropout, matmul."""
+                                           return_weights=False, attn_mask=None):
+    """The same attention from primitive ops: matmul, scale, masked_fill, softmax, dropout, matmul.
+    attn_mask: an optional boolean (..., T, S) mask, True where a query may attend."""
     _check_attention_shapes(query, key, value)
     scale = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
     scores = (query @ key.transpose(-2, -1)) * scale
+    if attn_mask is not None:
+        scores = scores.masked_fill(~raw(attn_mask, query.device), -math.inf)
     if is_causal:
         scores = scores.masked_fill(causal_mask(query.shape[-2], key.shape[-2], query.device), -math.inf)
     weights = scores.softmax(dim=-1)

@@ -146,8 +146,7 @@ class Module:
 
     def to(self, device=None, dtype=None):
         """Move (and/or cast) every parameter and buffer in place; returns self, as PyTorch."""
-        if isinstance(device, (type, np.dtype)) or device in ("float32", "float64"):
-            device, dtype = None, device
+        device, dtype = backend.device_and_dtype(device, dtype)
         for p in self.parameters():
             _move(p, device, dtype)
         for _, b in self.named_buffers():
