@@ -6,7 +6,6 @@ kinds of weight are transposed on the way in and out. The output head is tied to
 embedding, so the file may omit ``lm_head.weight``.
 """
 import json
-import os
 import pathlib
 
 import numpy as np
@@ -108,13 +107,9 @@ def _resolve_model_dir(model):
 
 
 def _gpt2_tokenizer(args):
-    from .tokenizers import gpt2_tokenizer
-    directory = None
-    if getattr(args, "data_dir", None):
-        directory = pathlib.Path(args.data_dir) / "gpt2"
-    elif os.environ.get("TINYGRAD_LM_DATA"):
-        directory = pathlib.Path(os.environ["TINYGRAD_LM_DATA"]) / "gpt2"
-    return gpt2_tokenizer(directory if directory and directory.exists() else None)
+    # --data-dir/gpt2 when given, else $TINYGRAD_LM_DATA/gpt2 (or ./data/gpt2), downloaded if missing
+    from .data import make_tokenizer
+    return make_tokenizer("gpt2", "", getattr(args, "data_dir", None))
 
 
 def generate_cli(args):
