@@ -44,7 +44,7 @@ def main():
     meta = load_meta(args.dataset)
     model_config, cfg = PRESETS[args.preset](meta["vocab_size"])
     if args.max_iters:
-        cfg.max_iters = cfg.lr_decay_iters = args.max_iters
+        cfg = cfg.with_max_iters(args.max_iters)
     if args.seed is not None:
         cfg.seed = args.seed
     if args.activation:

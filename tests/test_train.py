@@ -11,7 +11,7 @@ import tinygrad_lm as tg
 from tinygrad_lm import checkpoint, optim
 from tinygrad_lm.data import Batches, DataError, load_split, prepare, read_utf8
 from tinygrad_lm.gpt import GPT, GPTConfig
-from tinygrad_lm.train import TrainConfig, TrainingDiverged, train
+from tinygrad_lm.train import TrainConfig, TrainingDiverged, split_loss, train
 
 TEXT = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n"
         "First Citizen:\nYou are all resolved rather to die than to famish?\n\n") * 30
@@ -123,6 +123,26 @@ def test_training_reduces_loss_and_writes_checkpoints(dataset, tmp_path):
     model, tok, _ = checkpoint.load_model(tmp_path / "out" / "last.npz")
     logits, _ = model(np.zeros((1, 4), dtype=np.int64))
     assert tok.decode(tok.encode("Speak")) == "Speak" and logits.shape == (1, 4, 40)
+
+
+def test_split_loss_is_the_mean_over_every_whole_block():
+    tg.manual_seed(1)
+    model = GPT(tiny(40, dropout=0.5))       # dropout: the evaluation must run in eval mode
+    tokens = np.random.default_rng(2).integers(0, 40, 16 * 5 + 3).astype(np.uint16)
+    x = tokens[:80].astype(np.int64).reshape(5, 16)
+    y = tokens[1:81].astype(np.int64).reshape(5, 16)
+    model.eval()
+    with tg.no_grad():
+        logits = model(x)[0].numpy().astype(np.float64)
+    model.train()
+    logp = logits - logits.max(-1, keepdims=True)
+    logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
+    expected = -np.take_along_axis(logp, y[..., None], -1).mean()
+    got = split_loss(model, tokens, 16, batch_size=2)          # chunks of 2, 2 and 1 blocks
+    assert abs(got - expected) < 1e-5
+    assert model.training                                      # the mode is given back
+    with pytest.raises(ValueError, match="fewer than one block"):
+        split_loss(model, tokens[:16], 16)
 
 
 def test_exact_resume_is_bit_for_bit(dataset, tmp_path):
@@ -262,6 +282,27 @@ def test_cli_reports_user_errors_without_a_traceback(tmp_path, capsys):
         main(["prepare", "--input", str(tmp_path / "missing.txt"), "--dataset", str(tmp_path / "d")])
     with pytest.raises(SystemExit, match=r"error: checkpoint .*nothing.npz does not exist"):
         main(["sample", "--checkpoint", str(tmp_path / "nothing.npz")])
+
+
+def test_with_max_iters_keeps_the_schedule_inside_the_run():
+    from tinygrad_lm.train import PRESETS
+    baby = PRESETS["baby"]()[1]
+    short = baby.with_max_iters(50)
+    assert (short.max_iters, short.lr_decay_iters, short.warmup_iters) == (50, 50, 50)
+    long = baby.with_max_iters(5000)
+    assert (long.max_iters, long.lr_decay_iters, long.warmup_iters) == (5000, 5000, 100)
+    untied = TrainConfig(max_iters=5000, lr_decay_iters=2000).with_max_iters(300)
+    assert (untied.max_iters, untied.lr_decay_iters, untied.warmup_iters) == (300, 2000, 100)
+
+
+def test_cli_short_baby_run_and_contradictory_schedule(dataset, tmp_path, capsys):
+    from tinygrad_lm.__main__ import main
+    common = ["train", "--preset", "baby", "--dataset", str(dataset), "--out-dir", str(tmp_path / "o"),
+              "--eval-iters", "1", "--sample-tokens", "5"]
+    main(common + ["--max-iters", "3"])                         # shorter than the preset's warmup
+    assert "step     3 | loss" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match=r"error: decay_iters \(10\) must be >= warmup_iters \(50\).*--warmup-iters"):
+        main(common + ["--warmup-iters", "50", "--lr-decay-iters", "10"])
 
 
 def test_ctrl_c_saves_a_whole_step_and_resume_is_exact(dataset, tmp_path):

@@ -34,17 +34,21 @@ def cmd_prepare(args):
 
 def _train_configs(args, vocab_size):
     from .gpt import GPTConfig
-    from .train import PRESETS, TrainConfig
+    from .train import PRESETS, TrainConfig, make_schedule
     if args.preset:
         model_config, train_config = PRESETS[args.preset](vocab_size)
     else:
         model_config, train_config = GPTConfig.gpt2(vocab_size=vocab_size, block_size=64, n_layer=4, n_head=4,
                                                     n_embd=128), TrainConfig()
+    if args.max_iters is not None:
+        train_config = train_config.with_max_iters(args.max_iters)
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
                  if getattr(args, f.name, None) is not None}
     train_config = dataclasses.replace(train_config, **overrides)
-    if args.max_iters is not None and args.preset == "baby" and args.lr_decay_iters is None:
-        train_config = dataclasses.replace(train_config, lr_decay_iters=args.max_iters)
+    try:
+        make_schedule(train_config)                      # a schedule that contradicts itself: say so now
+    except ValueError as e:
+        sys.exit(f"error: {e} (see --max-iters, --warmup-iters and --lr-decay-iters)")
     model_overrides = {k: getattr(args, k) for k in ("n_layer", "n_head", "n_embd", "block_size", "dropout")
                        if getattr(args, k, None) is not None}
     return dataclasses.replace(model_config, **model_overrides), train_config

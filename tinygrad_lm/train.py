@@ -46,6 +46,15 @@ class TrainConfig:
     out_dir: str = "out"
     peak_flops: float = 0.0         # FLOP/s the MFU is measured against; 0: a default per device
 
+    def with_max_iters(self, max_iters):
+        """The same run made shorter or longer: a cosine decay that ended with the run still ends
+        with it, and the warmup is cut to fit inside the run."""
+        changes = {"max_iters": max_iters}
+        if self.lr_decay_iters == self.max_iters:
+            changes["lr_decay_iters"] = max_iters
+            changes["warmup_iters"] = min(self.warmup_iters, max_iters)
+        return dataclasses.replace(self, **changes)
+
     def to_dict(self):
         return dataclasses.asdict(self)
 
@@ -120,6 +129,24 @@ def estimate_loss(model, data, block_size, batch_size, eval_iters, seed):
         out[split] = total / eval_iters
     model.train(was_training)
     return out
+
+
+@no_grad()
+def split_loss(model, tokens, block_size, batch_size=64):
+    """Mean loss over every non-overlapping block of a whole split: a steadier figure than
+    estimate_loss's few random batches (used for reported results, not inside the loop)."""
+    n = (len(tokens) - 1) // block_size
+    if n < 1:
+        raise ValueError(f"the split holds {len(tokens)} tokens, fewer than one block of {block_size} + 1")
+    tokens = np.asarray(tokens[:n * block_size + 1], dtype=np.int64)
+    x, y = tokens[:-1].reshape(n, block_size), tokens[1:].reshape(n, block_size)
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    for i in range(0, n, batch_size):
+        total += model(x[i:i + batch_size], y[i:i + batch_size])[1].item() * len(x[i:i + batch_size])
+    model.train(was_training)
+    return total / n
 
 
 def _format_log(step, loss, lr, ms, tokens_per_s, mfu, losses=None):

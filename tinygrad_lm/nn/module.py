@@ -195,13 +195,8 @@ def _move(t, device, dtype):
         t.grad = grad.astype(dtype, copy=False) if dtype is not None else grad
 
 
-class Sequential(Module):
-    """Modules applied one after another; indexable, named '0', '1', ... as PyTorch."""
-
-    def __init__(self, *modules):
-        super().__init__()
-        for i, m in enumerate(modules):
-            setattr(self, str(i), m)
+class _NumberedModules(Module):
+    """Children named '0', '1', ... with list-like access (shared by Sequential and ModuleList)."""
 
     def __getitem__(self, i):
         return list(self._modules.values())[i]
@@ -212,13 +207,22 @@ class Sequential(Module):
     def __iter__(self):
         return iter(self._modules.values())
 
+
+class Sequential(_NumberedModules):
+    """Modules applied one after another; indexable, named '0', '1', ... as PyTorch."""
+
+    def __init__(self, *modules):
+        super().__init__()
+        for i, m in enumerate(modules):
+            setattr(self, str(i), m)
+
     def forward(self, x):
         for m in self._modules.values():
             x = m(x)
         return x
 
 
-class ModuleList(Module):
+class ModuleList(_NumberedModules):
     """A list of modules whose parameters are registered ('0', '1', ...)."""
 
     def __init__(self, modules=()):
@@ -229,15 +233,6 @@ class ModuleList(Module):
     def append(self, module):
         setattr(self, str(len(self._modules)), module)
         return self
-
-    def __getitem__(self, i):
-        return list(self._modules.values())[i]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
 
 
 def functional_call(module, parameters, *args, **kwargs):
