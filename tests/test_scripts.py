@@ -32,3 +32,17 @@ def test_affinity_wrapper_sets_cuda_visible_devices(local_rank, expected):
     out = subprocess.run(["bash", str(ROOT / "scripts" / "polaris" / "set_affinity_gpu.sh"), "bash", "-c",
                           "echo $CUDA_VISIBLE_DEVICES"], capture_output=True, text=True, env=env)
     assert out.stdout.strip() == expected
+
+
+def test_seed_sweep_trains_each_seed_and_summarises(tmp_path):
+    import sys
+    from tinygrad_lm.data import prepare
+    src = tmp_path / "input.txt"
+    src.write_text("To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n" * 40)
+    prepare(src, tmp_path / "d", tokenizer="char")
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "seed_sweep.py"), "--preset", "baby", "--dataset",
+                          str(tmp_path / "d"), "--seeds", "1", "2", "--max-iters", "2", "--goal", "100"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("in-loop val") == 3 and "seed     1:" in out.stdout and "seed     2:" in out.stdout
+    assert "baby, 2 steps, 2 seeds:" in out.stdout and out.stdout.count("2/2 at most 100.0") == 2
