@@ -18,17 +18,13 @@ import time
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-from tinygrad_lm.data import Batches, load_meta, load_split  # noqa: E402
-from tinygrad_lm.tensor import no_grad  # noqa: E402
-from tinygrad_lm.train import PRESETS, split_loss, train  # noqa: E402
+from tinygrad_lm.data import load_meta, load_split  # noqa: E402
+from tinygrad_lm.train import PRESETS, batch_losses, split_loss, train  # noqa: E402
 
 
-@no_grad()
 def estimate_spread(model, val, block_size, batch_size, eval_iters, n_batches=200, seed=0):
     """Standard deviation of an eval_iters-batch mean, from n_batches independent batch losses."""
-    model.eval()
-    batches = Batches(val, block_size, batch_size, seed=seed)
-    losses = np.array([model(*batches.next())[1].item() for _ in range(n_batches)])
+    losses = np.array(batch_losses(model, val, block_size, batch_size, n_batches, seed))
     return losses.std(ddof=1) / math.sqrt(eval_iters)
 
 

@@ -114,21 +114,22 @@ def make_schedule(cfg):
 
 
 @no_grad()
-def estimate_loss(model, data, block_size, batch_size, eval_iters, seed):
-    """Mean loss over eval_iters batches of each split, in eval mode, with its own fixed batches
-    (the same every time, and without touching the training generators)."""
+def batch_losses(model, tokens, block_size, batch_size, n_batches, seed):
+    """The loss of each of n_batches random batches drawn by a generator of their own (so the same
+    seed gives the same batches, and training's generators are never touched), in eval mode."""
     was_training = model.training
     model.eval()
-    out = {}
-    for i, (split, tokens) in enumerate(data.items()):
-        batches = Batches(tokens, block_size, batch_size, seed=seed + 1000 + i)
-        total = 0.0
-        for _ in range(eval_iters):
-            x, y = batches.next()
-            total += model(x, y)[1].item()
-        out[split] = total / eval_iters
+    batches = Batches(tokens, block_size, batch_size, seed=seed)
+    losses = [model(*batches.next())[1].item() for _ in range(n_batches)]
     model.train(was_training)
-    return out
+    return losses
+
+
+def estimate_loss(model, data, block_size, batch_size, eval_iters, seed):
+    """Mean loss over eval_iters batches of each split, with fixed batches per split (the same at
+    every evaluation)."""
+    return {split: sum(batch_losses(model, tokens, block_size, batch_size, eval_iters, seed + 1000 + i)) / eval_iters
+            for i, (split, tokens) in enumerate(data.items())}
 
 
 @no_grad()
