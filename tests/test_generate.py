@@ -4,7 +4,7 @@ import pytest
 
 import tinygrad_lm as tg
 from tinygrad_lm import backend
-from tinygrad_lm.generate import sample_next
+from tinygrad_lm.generate import generate, sample_next
 from tinygrad_lm.gpt import GPT, GPTConfig
 
 CONFIGS = {
@@ -54,6 +54,23 @@ def test_greedy_top_k_top_p_and_seed():
     a = model.generate(prompt, 8, temperature=1.0, seed=42)
     b = model.generate(prompt, 8, temperature=1.0, seed=42)
     np.testing.assert_array_equal(a, b)
+
+
+def test_generate_refuses_bad_settings_before_running_the_model():
+    class NoModel:                             # generate must not reach the model at all
+        config = None
+    for kwargs, message in (({"max_new_tokens": -1}, "max_new_tokens must be >= 0"),
+                            ({"max_new_tokens": 0, "temperature": -0.5}, "temperature must be >= 0"),
+                            ({"max_new_tokens": 0, "top_k": 0}, "top_k must be >= 1"),
+                            ({"max_new_tokens": 0, "top_p": 0.0}, r"top_p must be in \(0, 1\]")):
+        with pytest.raises(ValueError, match=message):
+            generate(NoModel(), [[1]], **kwargs)
+    tg.manual_seed(0)
+    model = GPT(CONFIGS["gpt2"])
+    for empty in ([], [[]]):
+        with pytest.raises(ValueError, match="at least one prompt of at least one token"):
+            model.generate(empty, 3)
+    assert model.generate([[4, 5]], 0).tolist() == [[4, 5]]      # zero new tokens: the prompt back
 
 
 def test_sample_next_distribution():

@@ -144,6 +144,8 @@ def test_config_validation():
         GPTConfig(n_embd=10, n_head=3)
     with pytest.raises(ValueError, match="pos_encoding"):
         GPTConfig(pos_encoding="alibi")
+    with pytest.raises(ValueError, match=r"dropout=1.0 must be in \[0, 1\)"):
+        GPTConfig(dropout=1.0)
 
 
 def test_attention_maps_shape():

@@ -1,4 +1,5 @@
 """Training end to end: data preparation, overfitting, exact resume, checkpoints, NaN guard, Ctrl-C, CLI."""
+import dataclasses
 import json
 import os
 import subprocess
@@ -64,6 +65,8 @@ def test_batches_are_shifted_windows_and_seeded():
     np.testing.assert_array_equal(y, x + 1)
     x2, _ = Batches(data, 8, 5, seed=1).next()
     np.testing.assert_array_equal(x, x2)
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
+        Batches(data, 8, 0)
 
 
 def test_bad_inputs(tmp_path):
@@ -282,6 +285,54 @@ def test_cli_reports_user_errors_without_a_traceback(tmp_path, capsys):
         main(["prepare", "--input", str(tmp_path / "missing.txt"), "--dataset", str(tmp_path / "d")])
     with pytest.raises(SystemExit, match=r"error: checkpoint .*nothing.npz does not exist"):
         main(["sample", "--checkpoint", str(tmp_path / "nothing.npz")])
+
+
+def test_train_config_refuses_settings_that_mean_nothing():
+    with pytest.raises(ValueError, match=r"batch_size=0 must be >= 1; .*eval_interval=0 must be >= 1"):
+        TrainConfig(batch_size=0, eval_interval=0)                    # every problem named at once
+    for field, value, message in (("max_iters", -1, "max_iters=-1 must be >= 0"),
+                                  ("learning_rate", float("nan"), "learning_rate=nan must be >= 0"),
+                                  ("grad_clip", -1.0, "grad_clip=-1.0 must be >= 0"),
+                                  ("beta2", 1.0, r"beta2=1.0 must be in \[0, 1\)"),
+                                  ("optimizer", "lion", "optimizer='lion' is not one of"),
+                                  ("dtype", "float16", "dtype='float16' is not one of")):
+        with pytest.raises(ValueError, match=message):
+            TrainConfig(**{field: value})
+        with pytest.raises(ValueError, match=message):                # replace() checks as well
+            dataclasses.replace(TrainConfig(), **{field: value})
+    assert TrainConfig(max_iters=0, learning_rate=0.0, grad_clip=0.0).max_iters == 0   # edges allowed
+
+
+def test_cli_bad_flags_are_one_line_errors_before_any_work(dataset, tmp_path):
+    from tinygrad_lm.__main__ import main
+    out = tmp_path / "never"
+    common = ["train", "--preset", "atpesc", "--dataset", str(dataset), "--out-dir", str(out)]
+    for flags, message in ((["--batch-size", "0"], "error: TrainConfig: batch_size=0 must be >= 1"),
+                           (["--max-iters", "-5"], "error: TrainConfig: max_iters=-5 must be >= 0"),
+                           (["--learning-rate", "-1"], "error: TrainConfig: learning_rate=-1.0 must be >= 0"),
+                           (["--dropout", "1.5"], r"error: GPTConfig: dropout=1.5 must be in \[0, 1\)")):
+        with pytest.raises(SystemExit, match=message):
+            main(common + flags)
+    assert not out.exists()                                         # nothing trained, nothing written
+    missing = str(tmp_path / "no.npz")                              # flags are checked before loading
+    for flags, message in ((["--num-samples", "0"], "the number of samples must be >= 1"),
+                           (["--max-new-tokens", "-3"], "max_new_tokens must be >= 0"),
+                           (["--top-p", "1.5"], r"top_p must be in \(0, 1\]")):
+        with pytest.raises(SystemExit, match="error: " + message):
+            main(["sample", "--checkpoint", missing] + flags)
+    with pytest.raises(SystemExit, match=r"error: --init-from '.*nowhere': not 'scratch', 'resume', a checkpoint"):
+        main(common + ["--init-from", str(tmp_path / "nowhere"), "--tokenizer", "char"])
+    with pytest.raises(SystemExit, match=r"error: bench needs --steps >= 1"):
+        main(["bench", "--steps", "0", "--no-torch"])
+    src = tmp_path / "input.txt"
+    src.write_text(TEXT, encoding="utf-8")
+    for spec, message in (("bpe:abc", "tokenizer 'bpe:abc': write bpe:<vocab_size> with a whole number"),
+                          ("bpe:10", "tokenizer 'bpe:10': .*vocab_size=10 is below 256")):
+        with pytest.raises(SystemExit, match="error: " + message):
+            main(["prepare", "--input", str(src), "--tokenizer", spec, "--dataset", str(tmp_path / "bpe")])
+    main(common[:-2] + ["--out-dir", str(tmp_path / "o"), "--max-iters", "1", "--eval-iters", "1", "--samples", "0"])
+    with pytest.raises(SystemExit, match=r"error: cannot encode the prompt: CharTokenizer: character '@'"):
+        main(["sample", "--out-dir", str(tmp_path / "o"), "--start", "@"])
 
 
 def test_with_max_iters_keeps_the_schedule_inside_the_run():

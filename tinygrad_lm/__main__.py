@@ -33,6 +33,13 @@ def cmd_prepare(args):
 
 
 def _train_configs(args, vocab_size):
+    try:
+        return _build_train_configs(args, vocab_size)
+    except ValueError as e:                              # a flag out of range: say which, no traceback
+        sys.exit(f"error: {e}")
+
+
+def _build_train_configs(args, vocab_size):
     from .gpt import GPTConfig
     from .train import PRESETS, TrainConfig, make_schedule
     if args.preset:
@@ -93,13 +100,32 @@ def cmd_train(args):
         print(tok.decode(ids[0].tolist()))
 
 
+def check_sampling_flags(args, count):
+    """Bad sampling flags end the command before a model is loaded, with a one-line message."""
+    from .generate import check_sampling
+    try:
+        check_sampling(args.temperature, args.top_k, args.top_p, args.max_new_tokens)
+    except ValueError as e:
+        sys.exit(f"error: {e}")
+    if count < 1:
+        sys.exit(f"error: the number of samples must be >= 1, got {count}")
+
+
+def encode_prompt(tok, text):
+    try:
+        return tok.encode(text)
+    except ValueError as e:                              # e.g. a character the tokenizer never saw
+        sys.exit(f"error: cannot encode the prompt: {e}")
+
+
 def cmd_sample(args):
     from .checkpoint import load_model
+    check_sampling_flags(args, args.num_samples)
     path = pathlib.Path(args.checkpoint or pathlib.Path(args.out_dir) / "last.npz")
     model, tok, _ = load_model(path, device=args.device)
     if tok is None:
         sys.exit(f"error: {path} holds no tokenizer")
-    start = tok.encode(args.start) if args.start else [0]
+    start = encode_prompt(tok, args.start) if args.start else [0]
     ids = model.generate([start] * args.num_samples, args.max_new_tokens, temperature=args.temperature,
                          top_k=args.top_k, top_p=args.top_p, seed=args.seed)
     for row in ids:
@@ -109,11 +135,14 @@ def cmd_sample(args):
 
 def cmd_bench(args):
     from .bench import run_bench
+    if args.steps < 1 or args.warmup < 0:
+        sys.exit(f"error: bench needs --steps >= 1 and --warmup >= 0, got {args.steps} and {args.warmup}")
     run_bench(args.preset, steps=args.steps, device=args.device, warmup=args.warmup, compare_torch=not args.no_torch)
 
 
 def cmd_generate(args):
     from .hf import generate_cli
+    check_sampling_flags(args, args.num_return_sequences)
     generate_cli(args)
 
 

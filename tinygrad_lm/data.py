@@ -63,7 +63,13 @@ def make_tokenizer(spec, text, data_dir=None):
         root = pathlib.Path(data_dir) if data_dir else None
         return gpt2_tokenizer(root / "gpt2" if root and (root / "gpt2").exists() else None)
     if spec.startswith("bpe:"):
-        return BPETokenizer.train(text, int(spec.split(":", 1)[1]), special_tokens=["<|endoftext|>"])
+        size = spec.split(":", 1)[1]
+        if not size.isdigit():
+            raise DataError(f"tokenizer {spec!r}: write bpe:<vocab_size> with a whole number, e.g. bpe:1024")
+        try:
+            return BPETokenizer.train(text, int(size), special_tokens=["<|endoftext|>"])
+        except ValueError as e:                            # e.g. a vocabulary smaller than the 256 bytes
+            raise DataError(f"tokenizer {spec!r}: {e}") from e
     if os.path.exists(spec):
         return Tokenizer.load(spec)
     raise DataError(f"unknown tokenizer {spec!r}: use 'char', 'gpt2', 'bpe:<vocab_size>' or a tokenizer file")
@@ -126,6 +132,8 @@ class Batches:
         if len(data) < block_size + 1:
             raise DataError(f"the data holds {len(data)} tokens, fewer than one block of {block_size} + 1 "
                             "(the targets are shifted by one): use more text or a smaller block_size")
+        if batch_size < 1:
+            raise ValueError(f"Batches: batch_size must be >= 1, got {batch_size}")
         self.data, self.block_size, self.batch_size = data, block_size, batch_size
         self.rng = np.random.Generator(np.random.PCG64(seed))
         self._offsets = np.arange(block_size + 1)

@@ -11,6 +11,18 @@ from .gpt import cache_length
 from .tensor import no_grad
 
 
+def check_sampling(temperature=1.0, top_k=None, top_p=None, max_new_tokens=0):
+    """Raise ValueError for a setting no sampler can use (checked before any token is produced)."""
+    if max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+
+
 def sample_next(logits, temperature=1.0, top_k=None, top_p=None, rng=None):
     """Pick one token id per row of `logits` (B, V) (a NumPy array).
 
@@ -19,22 +31,17 @@ def sample_next(logits, temperature=1.0, top_k=None, top_p=None, rng=None):
     (nucleus), renormalise, and draw.
     """
     logits = np.asarray(logits, dtype=np.float64)
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    check_sampling(temperature, top_k, top_p)
     if temperature == 0:
         return logits.argmax(-1)
     logits = logits / temperature
     if top_k is not None:
-        if top_k < 1:
-            raise ValueError(f"top_k must be >= 1, got {top_k}")
         k = min(top_k, logits.shape[-1])
         kth = np.partition(logits, -k, axis=-1)[:, -k][:, None]
         logits = np.where(logits < kth, -np.inf, logits)
     probs = np.exp(logits - logits.max(-1, keepdims=True))
     probs /= probs.sum(-1, keepdims=True)
     if top_p is not None:
-        if not 0 < top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {top_p}")
         order = np.argsort(-probs, axis=-1, kind="stable")
         sorted_probs = np.take_along_axis(probs, order, -1)
         before = np.cumsum(sorted_probs, -1) - sorted_probs     # mass of the tokens ranked above
@@ -54,12 +61,16 @@ def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None
 
     The context is cropped to the model's block_size. `seed` makes sampling repeatable.
     """
+    check_sampling(temperature, top_k, top_p, max_new_tokens)
     was_training = model.training
     model.eval()
     try:
         idx = np.asarray(backend.to_numpy(getattr(idx, "data", idx)), dtype=np.int64)
         if idx.ndim == 1:
             idx = idx[None]
+        if idx.ndim != 2 or idx.shape[0] == 0 or idx.shape[1] == 0:
+            raise ValueError(f"generate needs at least one prompt of at least one token, shape (batch, time); "
+                             f"got shape {idx.shape}")
         block = model.config.block_size
         rng = np.random.default_rng(seed)
         caches = None

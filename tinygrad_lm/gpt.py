@@ -53,6 +53,8 @@ class GPTConfig:
                 problems.append(f"{name}={getattr(self, name)!r} is not one of {allowed}")
         if min(self.vocab_size, self.block_size, self.n_layer, self.n_head, self.n_embd) < 1:
             problems.append("vocab_size, block_size, n_layer, n_head and n_embd must be positive")
+        if not 0 <= self.dropout < 1:
+            problems.append(f"dropout={self.dropout} must be in [0, 1)")
         if problems:
             raise ValueError("GPTConfig: " + "; ".join(problems))
 

@@ -46,6 +46,21 @@ class TrainConfig:
     out_dir: str = "out"
     peak_flops: float = 0.0         # FLOP/s the MFU is measured against; 0: a default per device
 
+    def __post_init__(self):
+        """Refuse settings that would run without error but mean nothing (a batch of 0 rows trains
+        on no tokens and logs a loss of 0), naming every problem at once."""
+        problems = [f"{name}={getattr(self, name)} must be >= {low}" for name, low in (
+            ("batch_size", 1), ("max_iters", 0), ("learning_rate", 0), ("min_lr", 0), ("warmup_iters", 0),
+            ("lr_decay_iters", 0), ("weight_decay", 0), ("eps", 0), ("grad_clip", 0), ("eval_interval", 1),
+            ("eval_iters", 1), ("log_interval", 1), ("peak_flops", 0)) if not getattr(self, name) >= low]
+        problems += [f"{name}={getattr(self, name)} must be in [0, 1)" for name in ("beta1", "beta2")
+                     if not 0 <= getattr(self, name) < 1]
+        for name, allowed in (("optimizer", ("adamw", "adam", "sgd")), ("dtype", ("float32", "float64"))):
+            if getattr(self, name) not in allowed:
+                problems.append(f"{name}={getattr(self, name)!r} is not one of {allowed}")
+        if problems:
+            raise ValueError("TrainConfig: " + "; ".join(problems))
+
     def with_max_iters(self, max_iters):
         """The same run made shorter or longer: a cosine decay that ended with the run still ends
         with it, and the warmup is cut to fit inside the run."""
@@ -101,9 +116,7 @@ def make_optimizer(model, cfg):
     if cfg.optimizer == "sgd":
         return optim.SGD(model.parameters(), lr=cfg.learning_rate, momentum=0.9, weight_decay=cfg.weight_decay)
     groups = model.parameters() if cfg.decay_all else optim.gpt2_param_groups(model, cfg.weight_decay)
-    cls = {"adamw": optim.AdamW, "adam": optim.Adam}.get(cfg.optimizer)
-    if cls is None:
-        raise ValueError(f"unknown optimizer {cfg.optimizer!r}: use adamw, adam or sgd")
+    cls = {"adamw": optim.AdamW, "adam": optim.Adam}[cfg.optimizer]     # TrainConfig checked the name
     return cls(groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, weight_decay=cfg.weight_decay)
 
 
@@ -340,8 +353,8 @@ def _init_from_pretrained(source, model_config):
     elif path.is_file():
         model, _, _ = checkpoint.load_model(path)
     else:
-        raise ValueError(f"--init-from {source!r}: not 'scratch', 'resume', a checkpoint file or a Hugging Face "
-                         "GPT-2 directory (config.json + model.safetensors)")
+        raise checkpoint.CheckpointError(f"--init-from {source!r}: not 'scratch', 'resume', a checkpoint file or "
+                                         "a Hugging Face GPT-2 directory (config.json + model.safetensors)")
     if model.config.vocab_size < model_config.vocab_size:
-        raise ValueError(f"the pretrained model's vocabulary ({model.config.vocab_size}) is smaller than the data's")
+        raise checkpoint.CheckpointError(f"the pretrained model's vocabulary ({model.config.vocab_size}) is smaller than the data's")
     return model
