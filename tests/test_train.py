@@ -167,6 +167,40 @@ def test_exact_resume_is_bit_for_bit(dataset, tmp_path):
         np.testing.assert_array_equal(a[k], b[k])
 
 
+def test_resume_says_which_settings_changed(dataset, tmp_path):
+    config = tiny(40)
+    train(config, cfg_for(tmp_path, max_iters=4), dataset, log=quiet)
+    lines = []
+    train(config, cfg_for(tmp_path, max_iters=6, batch_size=2), dataset, log=lines.append, init_from="resume")
+    notes = [line for line in lines if line.startswith("note:")]
+    assert len(notes) == 1 and "batch_size 2 (saved 4), max_iters 6 (saved 4)" in notes[0]
+    lines.clear()
+    train(config, cfg_for(tmp_path, max_iters=6, batch_size=2), dataset, log=lines.append, init_from="resume")
+    assert not [line for line in lines if line.startswith("note:")]          # same settings: no note
+
+
+def test_cli_resume_continues_the_saved_run_not_the_defaults(dataset, tmp_path, capsys):
+    """`train --init-from resume` (as the Ctrl-C message says) without repeating --preset: the
+    run goes on with the checkpoint's settings and repeats the uninterrupted run's losses."""
+    from tinygrad_lm.__main__ import main
+    flags = ["--dataset", str(dataset), "--eval-iters", "1", "--samples", "0"]
+    main(["train", "--preset", "atpesc", "--max-iters", "6", "--out-dir", str(tmp_path / "a")] + flags)
+    main(["train", "--preset", "atpesc", "--max-iters", "3", "--out-dir", str(tmp_path / "b")] + flags)
+    capsys.readouterr()
+    main(["train", "--init-from", "resume", "--max-iters", "6", "--out-dir", str(tmp_path / "b")] + flags)
+    assert "resuming from" in capsys.readouterr().out
+    full, resumed = (checkpoint.read_meta(tmp_path / d / "last.npz") for d in ("a", "b"))
+    assert resumed["history"] == full["history"] and len(full["history"]) == 6
+    assert resumed["train_config"] == dict(full["train_config"], out_dir=str(tmp_path / "b"))
+    main(["train", "--init-from", "resume", "--preset", "baby", "--max-iters", "7", "--out-dir", str(tmp_path / "b")]
+         + flags)
+    assert "note: --preset baby is not used when resuming" in capsys.readouterr().out
+    assert checkpoint.read_meta(tmp_path / "b" / "last.npz")["train_config"]["batch_size"] == 16    # atpesc's
+    with pytest.raises(SystemExit, match="error: --n-layer, --block-size cannot change when resuming"):
+        main(["train", "--init-from", "resume", "--n-layer", "2", "--block-size", "8", "--out-dir", str(tmp_path / "b")]
+             + flags)
+
+
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(dataset, tmp_path):
     holder = {}
 

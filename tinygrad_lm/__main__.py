@@ -42,7 +42,9 @@ def _train_configs(args, vocab_size):
 def _build_train_configs(args, vocab_size):
     from .gpt import GPTConfig
     from .train import PRESETS, TrainConfig, make_schedule
-    if args.preset:
+    if args.init_from == "resume":
+        model_config, train_config = _saved_configs(args)
+    elif args.preset:
         model_config, train_config = PRESETS[args.preset](vocab_size)
     else:
         model_config, train_config = GPTConfig.gpt2(vocab_size=vocab_size, block_size=64, n_layer=4, n_head=4,
@@ -56,9 +58,29 @@ def _build_train_configs(args, vocab_size):
         make_schedule(train_config)                      # a schedule that contradicts itself: say so now
     except ValueError as e:
         sys.exit(f"error: {e} (see --max-iters, --warmup-iters and --lr-decay-iters)")
-    model_overrides = {k: getattr(args, k) for k in ("n_layer", "n_head", "n_embd", "block_size", "dropout")
-                       if getattr(args, k, None) is not None}
+    model_overrides = {k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k, None) is not None}
     return dataclasses.replace(model_config, **model_overrides), train_config
+
+
+MODEL_FLAGS = ("n_layer", "n_head", "n_embd", "block_size", "dropout")
+
+
+def _saved_configs(args):
+    """Resuming continues the run as it was saved: the model and training settings come from the
+    checkpoint, not from a preset or the defaults (which would quietly change the run). Training
+    flags given now still apply on top, e.g. --max-iters to train longer."""
+    from .checkpoint import read_meta
+    from .gpt import GPTConfig
+    from .train import TrainConfig
+    out_dir = args.out_dir or "out"
+    path = pathlib.Path(out_dir) / "last.npz"
+    meta = read_meta(path)
+    fixed = [f"--{name.replace('_', '-')}" for name in MODEL_FLAGS if getattr(args, name, None) is not None]
+    if fixed:
+        sys.exit(f"error: {', '.join(fixed)} cannot change when resuming: {path} holds the model it trained")
+    if args.preset:
+        print(f"note: --preset {args.preset} is not used when resuming; the settings saved in {path} are")
+    return GPTConfig.from_dict(meta["model_config"]), TrainConfig.from_dict(dict(meta["train_config"], out_dir=out_dir))
 
 
 def cmd_train(args):

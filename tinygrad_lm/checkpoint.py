@@ -68,20 +68,31 @@ def _jsonable(x):
     raise TypeError(f"checkpoint metadata: {type(x).__name__} is not JSON-serialisable")
 
 
-def load(path):
-    """-> {'model': {name: array}, 'optim': [{name: array}], 'extra': {...}, 'meta': dict}."""
+def _read(path, only_meta=False):
+    """-> (arrays by key, metadata dict); only_meta reads the JSON entry and no array."""
     path = pathlib.Path(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        with np.load(path, allow_pickle=False) as f:
-            files = {k: f[k] for k in f.files}
+        with np.load(path, allow_pickle=False) as f:          # entries are read one by one, on access
+            keys = [k for k in f.files if k == META_KEY or not only_meta]
+            files = {k: f[k] for k in keys}
     except Exception as e:     # zipfile.BadZipFile, ValueError, EOFError...: all mean "not readable"
         raise CheckpointError(f"checkpoint {path} is corrupt or not a tinygrad_lm checkpoint "
                               f"({type(e).__name__}: {e})") from None
     if META_KEY not in files:
         raise CheckpointError(f"checkpoint {path} has no {META_KEY}: not a tinygrad_lm checkpoint")
-    meta = json.loads(files.pop(META_KEY).tobytes().decode("utf-8"))
+    return files, json.loads(files.pop(META_KEY).tobytes().decode("utf-8"))
+
+
+def read_meta(path):
+    """Only a checkpoint's metadata (step, model and training settings, tokenizer), without its arrays."""
+    return _read(path, only_meta=True)[1]
+
+
+def load(path):
+    """-> {'model': {name: array}, 'optim': [{name: array}], 'extra': {...}, 'meta': dict}."""
+    files, meta = _read(path)
     out = {"model": {}, "optim": [], "extra": {}, "meta": meta}
     for key, value in files.items():
         kind, _, name = key.partition("/")

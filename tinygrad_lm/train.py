@@ -219,6 +219,11 @@ def train(model_config, cfg, data_dir, init_from="scratch", log=print, on_step=N
         batches.set_state(m["batch_rng_state"][rank] if world > 1 else m["batch_rng_state"])
         history, evals, best_val, start = m["history"], m["evals"], m["best_val"], m["step"]
         log(f"resuming from {out_dir / 'last.npz'} at step {start}")
+        changed = [f"{k} {v} (saved {m['train_config'][k]})" for k, v in cfg.to_dict().items()
+                   if k != "out_dir" and k in m["train_config"] and m["train_config"][k] != v]
+        if changed:
+            log("note: resuming with settings that differ from the checkpoint's: " + ", ".join(changed)
+                + "; so the losses may differ from those of an uninterrupted run")
     if comm is not None:
         dist.broadcast_parameters(optimizer, comm)
 
