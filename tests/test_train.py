@@ -167,6 +167,11 @@ def test_exact_resume_is_bit_for_bit(dataset, tmp_path):
         np.testing.assert_array_equal(a[k], b[k])
 
 
+def test_a_model_smaller_than_the_vocabulary_is_refused(dataset, tmp_path):
+    with pytest.raises(ValueError, match=r"the data's tokenizer has \d+ tokens but the model only 10"):
+        train(tiny(10), cfg_for(tmp_path), dataset, log=quiet)
+
+
 def test_resume_says_which_settings_changed(dataset, tmp_path):
     config = tiny(40)
     train(config, cfg_for(tmp_path, max_iters=4), dataset, log=quiet)
@@ -179,7 +184,7 @@ def test_resume_says_which_settings_changed(dataset, tmp_path):
     assert not [line for line in lines if line.startswith("note:")]          # same settings: no note
 
 
-def test_cli_resume_continues_the_saved_run_not_the_defaults(dataset, tmp_path, capsys):
+def test_cli_resume_continues_the_saved_run_not_the_defaults(dataset, tmp_path, capsys, monkeypatch):
     """`train --init-from resume` (as the Ctrl-C message says) without repeating --preset: the
     run goes on with the checkpoint's settings and repeats the uninterrupted run's losses."""
     from tinygrad_lm.__main__ import main
@@ -187,8 +192,10 @@ def test_cli_resume_continues_the_saved_run_not_the_defaults(dataset, tmp_path, 
     main(["train", "--preset", "atpesc", "--max-iters", "6", "--out-dir", str(tmp_path / "a")] + flags)
     main(["train", "--preset", "atpesc", "--max-iters", "3", "--out-dir", str(tmp_path / "b")] + flags)
     capsys.readouterr()
-    main(["train", "--init-from", "resume", "--max-iters", "6", "--out-dir", str(tmp_path / "b")] + flags)
-    assert "resuming from" in capsys.readouterr().out
+    monkeypatch.chdir(tmp_path)                                 # no --dataset: the one saved in the checkpoint
+    main(["train", "--init-from", "resume", "--max-iters", "6", "--out-dir", str(tmp_path / "b"), "--eval-iters", "1",
+          "--samples", "0"])
+    assert "resuming from" in capsys.readouterr().out and not (tmp_path / "data" / "shakespeare_char").exists()
     full, resumed = (checkpoint.read_meta(tmp_path / d / "last.npz") for d in ("a", "b"))
     assert resumed["history"] == full["history"] and len(full["history"]) == 6
     assert resumed["train_config"] == dict(full["train_config"], out_dir=str(tmp_path / "b"))
@@ -196,6 +203,12 @@ def test_cli_resume_continues_the_saved_run_not_the_defaults(dataset, tmp_path, 
          + flags)
     assert "note: --preset baby is not used when resuming" in capsys.readouterr().out
     assert checkpoint.read_meta(tmp_path / "b" / "last.npz")["train_config"]["batch_size"] == 16    # atpesc's
+    other = tmp_path / "other"                                 # same text, another tokenizer
+    prepare(tmp_path / "input.txt", other, tokenizer="bpe:300")
+    with pytest.raises(SystemExit, match=r"last.npz was trained on text tokenized by another tokenizer \(char\) "
+                                         r"than .*other \(bpe\): resume with the run's own dataset \(.*data\)"):
+        main(["train", "--init-from", "resume", "--max-iters", "8", "--out-dir", str(tmp_path / "b"),
+              "--dataset", str(other), "--eval-iters", "1", "--samples", "0"])
     with pytest.raises(SystemExit, match="error: --n-layer, --block-size cannot change when resuming"):
         main(["train", "--init-from", "resume", "--n-layer", "2", "--block-size", "8", "--out-dir", str(tmp_path / "b")]
              + flags)

@@ -89,6 +89,11 @@ def cmd_train(args):
     from .viz import plot_losses
     if args.init_from not in ("scratch", "resume") and args.tokenizer == "char":
         args.tokenizer = "gpt2"              # fine-tuning GPT-2 needs its tokenizer
+    if args.init_from == "resume" and not args.dataset:
+        from .checkpoint import read_meta    # resume on the data the run trained on, while it is there
+        saved = read_meta(pathlib.Path(args.out_dir or "out") / "last.npz").get("dataset")
+        if saved and (pathlib.Path(saved) / "meta.json").exists():
+            args.dataset = saved
     dataset = _dataset_dir(args, args.tokenizer)
     if not (dataset / "meta.json").exists():
         if args.dataset:

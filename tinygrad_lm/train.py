@@ -182,9 +182,6 @@ def train(model_config, cfg, data_dir, init_from="scratch", log=print, on_step=N
     meta = load_meta(data_dir)
     data = {"train": load_split(data_dir, "train"), "val": load_split(data_dir, "val")}
     dtype = np.dtype(cfg.dtype)
-    if model_config.vocab_size < meta["vocab_size"]:
-        raise ValueError(f"the data's tokenizer has {meta['vocab_size']} tokens but the model only "
-                         f"{model_config.vocab_size}")
 
     comm, rank, world = None, 0, 1
     if distributed:
@@ -199,6 +196,15 @@ def train(model_config, cfg, data_dir, init_from="scratch", log=print, on_step=N
     if init_from == "resume":
         ckpt = checkpoint.load(out_dir / "last.npz")
         model_config = GPTConfig.from_dict(ckpt["meta"]["model_config"])
+        if ckpt["meta"]["tokenizer"] != meta["tokenizer"]:    # same vocabulary size is not enough
+            saved = ckpt["meta"].get("dataset")
+            raise checkpoint.CheckpointError(
+                f"{out_dir / 'last.npz'} was trained on text tokenized by another tokenizer "
+                f"({ckpt['meta']['tokenizer']['type']}) than {data_dir} ({meta['tokenizer']['type']}): "
+                f"resume with the run's own dataset{f' ({saved})' if saved else ''}")
+    if model_config.vocab_size < meta["vocab_size"]:
+        raise ValueError(f"the data's tokenizer has {meta['vocab_size']} tokens but the model only "
+                         f"{model_config.vocab_size}")
     if model is None:
         if init_from not in ("scratch", "resume"):
             model = _init_from_pretrained(init_from, model_config)
@@ -235,7 +241,8 @@ def train(model_config, cfg, data_dir, init_from="scratch", log=print, on_step=N
                 return None
         return checkpoint.save(out_dir / name, model, optimizer, meta={
             "step": step, "model_config": model_config.to_dict(), "train_config": cfg.to_dict(),
-            "dtype": dtype.name, "tokenizer": meta["tokenizer"], "rng_state": tg_random.get_rng_state(),
+            "dtype": dtype.name, "tokenizer": meta["tokenizer"], "dataset": str(pathlib.Path(data_dir).resolve()),
+            "rng_state": tg_random.get_rng_state(),
             "batch_rng_state": batch_state, "world_size": world, "history": history, "evals": evals, "best_val": best_val})
 
     tokens_per_step = cfg.batch_size * model_config.block_size * world
