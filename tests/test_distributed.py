@@ -44,6 +44,16 @@ def test_only_rank_zero_logs_and_writes_checkpoints(tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
     assert "ONLY RANK 0 WRITES" in out.stdout
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["best.npz", "last.npz"]
+    # the job resubmitted with another number of ranks (here: one process) continues the run
+    from tinygrad_lm.gpt import GPTConfig
+    from tinygrad_lm.train import TrainConfig, train
+    cfg = TrainConfig(batch_size=4, max_iters=8, eval_interval=3, eval_iters=2, log_interval=3,
+                      out_dir=str(tmp_path / "out"), warmup_iters=1, lr_decay_iters=6)
+    lines = []
+    result = train(GPTConfig.gpt2(vocab_size=40, block_size=16, n_layer=1, n_head=2, n_embd=16), cfg,
+                   tmp_path / "data", log=lines.append, init_from="resume")
+    assert result["step"] == 8 and [s for s, _ in result["history"]] == list(range(1, 9))
+    assert any("was written by 2 rank(s) and this run has 1" in line for line in lines)
 
 
 def test_a_failing_rank_ends_the_whole_job():

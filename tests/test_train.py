@@ -403,17 +403,46 @@ def test_cli_short_baby_run_and_contradictory_schedule(dataset, tmp_path, capsys
         main(common + ["--warmup-iters", "50", "--lr-decay-iters", "10"])
 
 
-def test_ctrl_c_saves_a_whole_step_and_resume_is_exact(dataset, tmp_path):
+@pytest.mark.parametrize("signal_name, said", [("SIGINT", "Ctrl-C"), ("SIGTERM", "SIGTERM")])
+def test_ctrl_c_or_sigterm_saves_a_whole_step_and_resume_is_exact(dataset, tmp_path, signal_name, said):
+    """SIGINT is Ctrl-C; SIGTERM is what PBS and Slurm send at walltime or on qdel / scancel."""
     import os
     import signal
+    number = getattr(signal, signal_name)
+    before = signal.getsignal(number)
     config = tiny(40)
     full = train(config, cfg_for(tmp_path / "a"), dataset, log=quiet)
 
-    def press_ctrl_c(step, loss):
+    def send_signal(step, loss):
         if step == 6:
-            os.kill(os.getpid(), signal.SIGINT)       # a real SIGINT, as from the keyboard
-    part = train(config, cfg_for(tmp_path / "b"), dataset, log=quiet, on_step=press_ctrl_c)
+            os.kill(os.getpid(), number)              # a real signal, as from the keyboard or the batch system
+    lines = []
+    part = train(config, cfg_for(tmp_path / "b"), dataset, log=lines.append, on_step=send_signal)
     assert part["interrupted"] and part["step"] == 6
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler       # handler restored
+    assert any(line.startswith(f"{said}: saved") and "at step 6" in line for line in lines)
+    assert signal.getsignal(number) is before                                   # handler restored
+    resumed = train(config, cfg_for(tmp_path / "b"), dataset, log=quiet, init_from="resume")
+    assert resumed["history"] == full["history"]
+
+
+def test_an_interrupt_inside_a_step_keeps_the_last_whole_checkpoint(dataset, tmp_path, monkeypatch):
+    """A second Ctrl-C stops at once, possibly between the updates of two parameter groups: that
+    half-updated state is not saved, and the checkpoint from the last evaluation still resumes exactly."""
+    config = tiny(40)
+    full = train(config, cfg_for(tmp_path / "a"), dataset, log=quiet)
+    calls, real_clip = [], optim.clip_grad_norm_
+
+    def clip_then_interrupt(params, max_norm):      # runs inside step 8, after its backward
+        calls.append(1)
+        if len(calls) == 8:
+            raise KeyboardInterrupt
+        return real_clip(params, max_norm)
+    monkeypatch.setattr(optim, "clip_grad_norm_", clip_then_interrupt)
+    lines = []
+    with pytest.raises(KeyboardInterrupt):
+        train(config, cfg_for(tmp_path / "b"), dataset, log=lines.append)
+    assert any("interrupted inside step 8: not saved" in line for line in lines)
+    assert checkpoint.read_meta(tmp_path / "b" / "out" / "last.npz")["step"] == 5      # the eval at step 5
+    monkeypatch.setattr(optim, "clip_grad_norm_", real_clip)
     resumed = train(config, cfg_for(tmp_path / "b"), dataset, log=quiet, init_from="resume")
     assert resumed["history"] == full["history"]

@@ -117,7 +117,7 @@ def cmd_train(args):
     plot = plot_losses(result["history"], result["evals"], out / "loss.png",
                        title=args.preset or "training")
     print(f"loss curves: {plot}; best val loss {result['best_val']:.4f}; checkpoints in {out}")
-    if args.samples:
+    if args.samples and not result["interrupted"]:         # stopped by a signal: exit promptly
         from .data import load_tokenizer
         tok = load_tokenizer(meta)
         model = result["model"]
@@ -291,6 +291,9 @@ def main(argv=None):
     except (DataError, DownloadError, TokenizerFileError, CheckpointError, PretrainedError, DeviceError) as e:
         # problems with the user's files, network or device: a message, not a traceback
         sys.exit(f"error: {e}")
+    except KeyboardInterrupt:            # a second Ctrl-C, or one outside training: stop, quietly
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

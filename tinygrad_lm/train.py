@@ -222,9 +222,15 @@ def train(model_config, cfg, data_dir, init_from="scratch", log=print, on_step=N
         optimizer.load_state_dict(checkpoint.optimizer_state(ckpt))
         m = ckpt["meta"]
         tg_random.set_rng_state(m["rng_state"])
-        batches.set_state(m["batch_rng_state"][rank] if world > 1 else m["batch_rng_state"])
         history, evals, best_val, start = m["history"], m["evals"], m["best_val"], m["step"]
         log(f"resuming from {out_dir / 'last.npz'} at step {start}")
+        saved_world = m.get("world_size", 1)
+        if saved_world == world:
+            batches.set_state(m["batch_rng_state"][rank] if world > 1 else m["batch_rng_state"])
+        else:                       # the data is sharded differently: fresh generators, still seeded
+            batches = Batches(batches.data, model_config.block_size, cfg.batch_size, seed=[cfg.seed, rank, start])
+            log(f"note: {out_dir / 'last.npz'} was written by {saved_world} rank(s) and this run has {world}: "
+                "each rank draws new batches, so the losses will differ from an uninterrupted run")
         changed = [f"{k} {v} (saved {m['train_config'][k]})" for k, v in cfg.to_dict().items()
                    if k != "out_dir" and k in m["train_config"] and m["train_config"][k] != v]
         if changed:
@@ -256,6 +262,7 @@ def train(model_config, cfg, data_dir, init_from="scratch", log=print, on_step=N
     t_last, steps_since = time.perf_counter(), 0
     model.train()
     interrupt = _DeferredInterrupt()
+    mid_step = False                 # True while a step has changed some of the state but not yet all
     try:
         while True:
             already = bool(evals) and evals[-1]["step"] == step          # resumed right after an eval
@@ -277,6 +284,7 @@ def train(model_config, cfg, data_dir, init_from="scratch", log=print, on_step=N
             lr = schedule(step)
             for group in optimizer.param_groups:
                 group["lr"] = lr
+            mid_step = True                          # from here the batch RNG, weights and moments change
             x, y = batches.next()
             _, loss = model(x, y)
             optimizer.zero_grad()
@@ -295,17 +303,21 @@ def train(model_config, cfg, data_dir, init_from="scratch", log=print, on_step=N
             step += 1
             steps_since += 1
             history.append([step, loss_value])
+            mid_step = False
             if on_step is not None:
                 on_step(step, loss_value)
-            interrupt.raise_if_requested(comm)      # Ctrl-C lands here, between whole steps
+            interrupt.raise_if_requested(comm)      # Ctrl-C and SIGTERM land here, between whole steps
             if step % cfg.log_interval == 0 or step == cfg.max_iters:
                 timing["train"] += time.perf_counter() - t_last
                 dt = (time.perf_counter() - t_last) / max(steps_since, 1)
                 log(_format_log(step, loss_value, lr, dt * 1e3, tokens_per_step / dt, flops_per_step / dt / peak))
                 t_last, steps_since = time.perf_counter(), 0
     except KeyboardInterrupt:
+        if mid_step:        # a second Ctrl-C inside a step: saving its half-updated state would break resume
+            log(f"interrupted inside step {step + 1}: not saved, so {out_dir / 'last.npz'} still resumes exactly")
+            raise
         path = save("last.npz", step)
-        log(f"interrupted: saved {path} at step {step}; continue with --init-from resume")
+        log(f"{interrupt.requested or 'interrupted'}: saved {path} at step {step}; continue with --init-from resume")
         return {"history": history, "evals": evals, "best_val": best_val, "step": step, "out_dir": out_dir,
                 "interrupted": True, "model": model, "rank": rank}
     finally:
@@ -318,34 +330,42 @@ def train(model_config, cfg, data_dir, init_from="scratch", log=print, on_step=N
 
 
 class _DeferredInterrupt:
-    """Turn the first Ctrl-C into a request that the loop honours after the current step, so the
-    checkpoint it saves holds a whole step (never half an optimizer update). A second Ctrl-C
-    interrupts at once. Only in the main thread, where Python delivers signals."""
+    """Turn the first Ctrl-C (SIGINT) or SIGTERM (what PBS and Slurm send when a job is deleted or
+    reaches its walltime, shortly before killing it) into a request that the loop honours after
+    the current step, so the checkpoint it saves holds a whole step (never half an optimizer
+    update). A second signal interrupts at once. Only in the main thread, where Python delivers
+    signals. `requested` names the signal that asked ("Ctrl-C" or "SIGTERM"), or is None."""
+
+    NAMES = {"SIGINT": "Ctrl-C", "SIGTERM": "SIGTERM"}
 
     def __init__(self):
         import signal
         import threading
-        self.requested, self.previous = False, None
+        self.requested, self.previous = None, {}
         if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handler)
+            for name in self.NAMES:
+                number = getattr(signal, name)
+                self.previous[number] = signal.signal(number, self._handler)
 
     def _handler(self, signum, frame):
+        import signal
         if self.requested:
             raise KeyboardInterrupt
-        self.requested = True
+        self.requested = self.NAMES[signal.Signals(signum).name]
 
     def raise_if_requested(self, comm=None):
-        requested = self.requested
+        asked = self.requested is not None
         if comm is not None:        # every rank stops at the same step, or the next collective hangs
-            requested = bool(comm.allreduce(int(requested), op=_mpi_max()))
-        if requested:
+            asked = bool(comm.allreduce(int(asked), op=_mpi_max()))
+            self.requested = self.requested or ("a signal to another rank" if asked else None)
+        if asked:
             raise KeyboardInterrupt
 
     def restore(self):
-        if self.previous is not None:
-            import signal
-            signal.signal(signal.SIGINT, self.previous)
-            self.previous = None
+        import signal
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+        self.previous = {}
 
 
 def _mpi_max():
