@@ -378,8 +378,12 @@ def test_cli_bad_flags_are_one_line_errors_before_any_work(dataset, tmp_path):
         with pytest.raises(SystemExit, match="error: " + message):
             main(["prepare", "--input", str(src), "--tokenizer", spec, "--dataset", str(tmp_path / "bpe")])
     main(common[:-2] + ["--out-dir", str(tmp_path / "o"), "--max-iters", "1", "--eval-iters", "1", "--samples", "0"])
-    with pytest.raises(SystemExit, match=r"error: cannot encode the prompt: CharTokenizer: character '@'"):
+    with pytest.raises(SystemExit, match=r"error: CharTokenizer: character '@' \(U\+0040\) at position 0"):
         main(["sample", "--out-dir", str(tmp_path / "o"), "--start", "@"])
+    with pytest.raises(SystemExit, match=r"error: CharTokenizer: character '@'"):
+        main(["attention", "--model", str(tmp_path / "o" / "last.npz"), "--prompt", "a@", "--out", str(tmp_path / "a.png")])
+    with pytest.raises(SystemExit, match=r"error: --prompt is empty"):
+        main(["attention", "--model", str(tmp_path / "o" / "last.npz"), "--prompt", "", "--out", str(tmp_path / "a.png")])
 
 
 def test_with_max_iters_keeps_the_schedule_inside_the_run():

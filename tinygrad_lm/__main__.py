@@ -138,13 +138,6 @@ def check_sampling_flags(args, count):
         sys.exit(f"error: the number of samples must be >= 1, got {count}")
 
 
-def encode_prompt(tok, text):
-    try:
-        return tok.encode(text)
-    except ValueError as e:                              # e.g. a character the tokenizer never saw
-        sys.exit(f"error: cannot encode the prompt: {e}")
-
-
 def cmd_sample(args):
     from .checkpoint import load_model
     check_sampling_flags(args, args.num_samples)
@@ -152,7 +145,7 @@ def cmd_sample(args):
     model, tok, _ = load_model(path, device=args.device)
     if tok is None:
         sys.exit(f"error: {path} holds no tokenizer")
-    start = encode_prompt(tok, args.start) if args.start else [0]
+    start = tok.encode(args.start) if args.start else [0]
     ids = model.generate([start] * args.num_samples, args.max_new_tokens, temperature=args.temperature,
                          top_k=args.top_k, top_p=args.top_p, seed=args.seed)
     for row in ids:
@@ -175,6 +168,8 @@ def cmd_generate(args):
 
 def cmd_attention(args):
     from .hf import attention_cli
+    if not args.prompt:
+        sys.exit("error: --prompt is empty; the attention maps need at least one token")
     attention_cli(args)
 
 
@@ -283,13 +278,14 @@ def main(argv=None):
     from .data import DataError
     from .download import DownloadError
     from .hf import PretrainedError
-    from .tokenizers import TokenizerFileError
+    from .tokenizers import EncodeError, TokenizerFileError
     from .backend import DeviceError
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (DataError, DownloadError, TokenizerFileError, CheckpointError, PretrainedError, DeviceError) as e:
-        # problems with the user's files, network or device: a message, not a traceback
+    except (DataError, DownloadError, TokenizerFileError, EncodeError, CheckpointError, PretrainedError,
+            DeviceError) as e:
+        # problems with the user's files, text, network or device: a message, not a traceback
         sys.exit(f"error: {e}")
     except KeyboardInterrupt:            # a second Ctrl-C, or one outside training: stop, quietly
         print("interrupted", file=sys.stderr)

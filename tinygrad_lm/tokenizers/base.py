@@ -7,6 +7,10 @@ class TokenizerFileError(ValueError):
     """A tokenizer file that is missing, truncated, corrupt or of another kind."""
 
 
+class EncodeError(ValueError):
+    """Text a tokenizer will not encode: a character outside its vocabulary, a special token not allowed."""
+
+
 class Tokenizer:
     """encode: str -> list of ids;  decode: ids -> str;  tokenize: str -> token strings (display);
     vocab_size; save(path) / Tokenizer.load(path) in a readable JSON file."""

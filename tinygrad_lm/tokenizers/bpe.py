@@ -18,7 +18,7 @@ import re
 
 import regex
 
-from .base import Tokenizer
+from .base import EncodeError, Tokenizer
 
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 GPT4_PATTERN = (r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]++[\r\n]*"""
@@ -245,7 +245,7 @@ class BPETokenizer(Tokenizer):
         disallowed = (set(self.special_tokens) - allowed) if disallowed_special == "all" else set(disallowed_special)
         for token in disallowed:
             if token in text:
-                raise ValueError(f"BPETokenizer.encode: the text contains the special token {token!r}. "
+                raise EncodeError(f"BPETokenizer.encode: the text contains the special token {token!r}. "
                                  f"Pass allowed_special={{{token!r}}} (or 'all') to encode it as its id, or "
                                  "disallowed_special=() to encode it as ordinary text")
         if not allowed:

@@ -1,5 +1,5 @@
 """Character-level tokenizer: one id per distinct character (the tutorial's first tokenizer)."""
-from .base import Tokenizer
+from .base import EncodeError, Tokenizer
 
 
 class CharTokenizer(Tokenizer):
@@ -33,7 +33,7 @@ class CharTokenizer(Tokenizer):
         for pos, c in enumerate(text):
             i = stoi.get(c, unk)
             if i is None:
-                raise ValueError(f"CharTokenizer: character {c!r} (U+{ord(c):04X}) at position {pos} is not "
+                raise EncodeError(f"CharTokenizer: character {c!r} (U+{ord(c):04X}) at position {pos} is not "
                                  f"in the vocabulary of {len(self.chars)} characters; build the tokenizer from "
                                  "a text that contains it, or pass unk_token='<unk>'")
             ids.append(i)
