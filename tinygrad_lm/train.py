@@ -1,6 +1,6 @@
 """The training loop: batches -> forward -> loss -> backward -> clip -> AdamW step, with periodic
 evaluation, a log line (loss, perplexity, lr, ms/step, tokens/s, MFU), checkpoints that resume
-exactly, a NaN guard and a clean Ctrl-C.
+exactly, a NaN guard, and a clean stop on Ctrl-C or SIGTERM.
 
     from tinygrad_lm.train import PRESETS, train
     model_config, train_config = PRESETS["atpesc"]()
@@ -175,7 +175,10 @@ def train(model_config, cfg, data_dir, init_from="scratch", log=print, on_step=N
 
     init_from: "scratch", "resume" (continue out_dir/last.npz exactly), or a GPT-2 directory /
     checkpoint to fine-tune from. on_step(step, loss) is called after each step (tests use it to
-    interrupt a run). Ctrl-C saves out_dir/last.npz and returns; a NaN loss raises TrainingDiverged.
+    interrupt a run). Ctrl-C or SIGTERM saves out_dir/last.npz after the current step and returns
+    (result['interrupted'] is True); a second one raises KeyboardInterrupt at once and saves nothing,
+    since a step cut in half would not resume exactly. A NaN loss raises TrainingDiverged. On resume
+    the caller's cfg is used as given; settings that differ from the checkpoint's are logged.
     """
     out_dir = pathlib.Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
