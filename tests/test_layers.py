@@ -72,6 +72,8 @@ def test_dropout_module_gradcheck_and_eval_identity(rng):
     gradcheck(fn, [leaf(rng, 5, 6)])
     x = leaf(rng, 3, 3)
     assert drop.eval()(x) is x
+    with pytest.raises(ValueError, match=r"Dropout: p must be in \[0, 1\), got 1.5"):
+        nn.Dropout(1.5)                                  # at construction, not at the first step
 
 
 # ------------------------------------------------------------ fused == composite == finite differences

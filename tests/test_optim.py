@@ -136,5 +136,11 @@ def test_schedules():
     assert s(1050) == pytest.approx((1e-3 + 1e-4) / 2)
     assert s(2000) == pytest.approx(1e-4) and s(5000) == 1e-4
     assert optim.ConstantLR(3e-4)(123) == 3e-4
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="AdamW: invalid lr -1"):
         optim.AdamW([nn.Parameter(np.ones(2))], lr=-1)
+    with pytest.raises(ValueError, match="AdamW: invalid weight_decay -0.1"):
+        optim.AdamW([nn.Parameter(np.ones(2))], weight_decay=-0.1)
+    with pytest.raises(ValueError, match="SGD: invalid momentum -0.9"):
+        optim.SGD([nn.Parameter(np.ones(2))], lr=0.1, momentum=-0.9)
+    with pytest.raises(ValueError, match="Adam: invalid lr nan"):
+        optim.Adam([{"params": [nn.Parameter(np.ones(2))], "lr": float("nan")}])

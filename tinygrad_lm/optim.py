@@ -83,9 +83,11 @@ class Optimizer:
         self.step_count = 0
 
     def _check_hyperparameters(self):
+        """As torch.optim does: a negative rate, decay or momentum is refused, not silently used."""
         for g in self.param_groups:
-            if g["lr"] < 0:
-                raise ValueError(f"{type(self).__name__}: invalid learning rate {g['lr']}")
+            for name in ("lr", "weight_decay", "momentum", "dampening"):
+                if name in g and not g[name] >= 0:
+                    raise ValueError(f"{type(self).__name__}: invalid {name} {g[name]} (must be >= 0)")
 
     def _init_state(self, flat):
         return {}

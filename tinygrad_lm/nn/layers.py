@@ -71,6 +71,8 @@ class Dropout(Module):
 
     def __init__(self, p=0.5):
         super().__init__()
+        if not 0 <= p < 1:                  # said now, not at the first training step
+            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
         self.p = p
 
     def forward(self, x):
