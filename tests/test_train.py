@@ -76,6 +76,8 @@ def test_bad_inputs(tmp_path):
         read_utf8(bad)
     with pytest.raises(DataError, match="does not exist"):
         prepare(tmp_path / "missing.txt", tmp_path / "out")
+    with pytest.raises(DataError, match="is not a file"):
+        prepare(tmp_path, tmp_path / "out")
     with pytest.raises(DataError, match=r"fewer than one block of 16"):
         Batches(np.arange(10, dtype=np.uint16), 16, 2)
     short = tmp_path / "short.txt"

@@ -45,6 +45,8 @@ def read_utf8(path):
     path = pathlib.Path(path)
     if not path.exists():
         raise DataError(f"input file {path} does not exist")
+    if not path.is_file():
+        raise DataError(f"input {path} is not a file (a directory?): give the text file itself")
     raw = path.read_bytes()
     try:
         return raw.decode("utf-8")
