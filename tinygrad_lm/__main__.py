@@ -32,6 +32,9 @@ def cmd_prepare(args):
     return out
 
 
+MODEL_FLAGS = ("n_layer", "n_head", "n_embd", "block_size", "dropout")     # flags that shape the model
+
+
 def _train_configs(args, vocab_size):
     try:
         return _build_train_configs(args, vocab_size)
@@ -60,9 +63,6 @@ def _build_train_configs(args, vocab_size):
         sys.exit(f"error: {e} (see --max-iters, --warmup-iters and --lr-decay-iters)")
     model_overrides = {k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k, None) is not None}
     return dataclasses.replace(model_config, **model_overrides), train_config
-
-
-MODEL_FLAGS = ("n_layer", "n_head", "n_embd", "block_size", "dropout")
 
 
 def _saved_configs(args):

@@ -246,8 +246,8 @@ class BPETokenizer(Tokenizer):
         for token in disallowed:
             if token in text:
                 raise EncodeError(f"BPETokenizer.encode: the text contains the special token {token!r}. "
-                                 f"Pass allowed_special={{{token!r}}} (or 'all') to encode it as its id, or "
-                                 "disallowed_special=() to encode it as ordinary text")
+                                  f"Pass allowed_special={{{token!r}}} (or 'all') to encode it as its id, or "
+                                  "disallowed_special=() to encode it as ordinary text")
         if not allowed:
             return self.encode_ordinary(text)
         ids = []

@@ -34,8 +34,8 @@ class CharTokenizer(Tokenizer):
             i = stoi.get(c, unk)
             if i is None:
                 raise EncodeError(f"CharTokenizer: character {c!r} (U+{ord(c):04X}) at position {pos} is not "
-                                 f"in the vocabulary of {len(self.chars)} characters; build the tokenizer from "
-                                 "a text that contains it, or pass unk_token='<unk>'")
+                                  f"in the vocabulary of {len(self.chars)} characters; build the tokenizer from "
+                                  "a text that contains it, or pass unk_token='<unk>'")
             ids.append(i)
         return ids
 
