@@ -265,11 +265,19 @@ def test_interrupted_save_leaves_previous_checkpoint(tmp_path, monkeypatch):
         f.write(b"PK\x03\x04 half a zip file")
         raise OSError("disk full")
     monkeypatch.setattr(np, "savez", crash)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(checkpoint.CheckpointError, match=r"could not write checkpoint .*last.npz \(disk full\); "
+                                                         r"the previous one is unchanged"):
         checkpoint.save(path, model, meta={"step": 2})
     assert path.read_bytes() == before
     assert checkpoint.load(path)["meta"]["step"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.npz"]      # no temporary left behind
+
+
+def test_an_output_folder_that_cannot_be_made_stops_before_training(dataset, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    with pytest.raises(checkpoint.CheckpointError, match=r"cannot create the output folder .*a_file/out"):
+        train(tiny(40), cfg_for(tmp_path, out_dir=str(blocker / "out")), dataset, log=quiet)
 
 
 def test_corrupt_checkpoint_gives_clear_error(tmp_path):

@@ -26,9 +26,9 @@ class CheckpointError(ValueError):
 
 
 def save(path, model=None, optimizer=None, meta=None, arrays=None):
-    """Write a checkpoint atomically. Returns the path."""
+    """Write a checkpoint atomically (a temporary file renamed into place). Returns the path. A write
+    that fails (disk full, no permission) raises CheckpointError and leaves the previous file as it was."""
     path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {}
     if model is not None:
         for name, t in model.state_dict().items():
@@ -43,15 +43,20 @@ def save(path, model=None, optimizer=None, meta=None, arrays=None):
     for name, value in (arrays or {}).items():
         payload[f"extra/{name}"] = backend.to_numpy(value)
     payload[META_KEY] = np.frombuffer(json.dumps(meta, default=_jsonable).encode("utf-8"), dtype=np.uint8)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **payload)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        raise CheckpointError(f"could not write checkpoint {path} ({e}); "
+                              f"{'the previous one is unchanged' if path.exists() else 'nothing was saved'}") from e
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
     return path
 

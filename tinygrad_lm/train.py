@@ -181,7 +181,10 @@ def train(model_config, cfg, data_dir, init_from="scratch", log=print, on_step=N
     the caller's cfg is used as given; settings that differ from the checkpoint's are logged.
     """
     out_dir = pathlib.Path(cfg.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:                                             # before any work: a run that cannot save is lost
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise checkpoint.CheckpointError(f"cannot create the output folder {out_dir} ({e})") from e
     meta = load_meta(data_dir)
     data = {"train": load_split(data_dir, "train"), "val": load_split(data_dir, "val")}
     dtype = np.dtype(cfg.dtype)
