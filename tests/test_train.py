@@ -360,6 +360,18 @@ def test_train_config_refuses_settings_that_mean_nothing():
     assert TrainConfig(max_iters=0, learning_rate=0.0, grad_clip=0.0).max_iters == 0   # edges allowed
 
 
+def test_train_checks_settings_assigned_after_the_config_was_made(dataset, tmp_path):
+    cfg = cfg_for(tmp_path)
+    cfg.batch_size = 0                                                   # as lessons set fields one by one
+    with pytest.raises(ValueError, match="TrainConfig: batch_size=0 must be >= 1"):
+        train(tiny(40), cfg, dataset, log=quiet)
+    config = tiny(40)
+    config.n_head = 3                                                    # 32 is not divisible by 3
+    with pytest.raises(ValueError, match="n_embd=32 must be divisible by n_head=3"):
+        train(config, cfg_for(tmp_path), dataset, log=quiet)
+    assert not (tmp_path / "out").exists()                               # refused before anything was written
+
+
 def test_cli_bad_flags_are_one_line_errors_before_any_work(dataset, tmp_path):
     from tinygrad_lm.__main__ import main
     out = tmp_path / "never"

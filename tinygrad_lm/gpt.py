@@ -43,6 +43,10 @@ class GPTConfig:
     fused: bool = True              # fused attention op (False: the composite of primitives)
 
     def __post_init__(self):
+        self.validate()
+
+    def validate(self):
+        """Raise ValueError naming every setting that is out of range (also after fields were assigned)."""
         problems = []
         if self.n_embd % self.n_head:
             problems.append(f"n_embd={self.n_embd} must be divisible by n_head={self.n_head}")
@@ -156,6 +160,7 @@ def cache_length(layer_cache):
 class GPT(nn.Module):
     def __init__(self, config):
         super().__init__()
+        config.validate()                    # fields may have been assigned since the config was made
         self.config = config
         self.transformer = Transformer(config)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=config.lm_head_bias)

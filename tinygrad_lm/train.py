@@ -47,6 +47,9 @@ class TrainConfig:
     peak_flops: float = 0.0         # FLOP/s the MFU is measured against; 0: a default per device
 
     def __post_init__(self):
+        self.validate()
+
+    def validate(self):
         """Refuse settings that would run without error but mean nothing (a batch of 0 rows trains
         on no tokens and logs a loss of 0), naming every problem at once."""
         problems = [f"{name}={getattr(self, name)} must be >= {low}" for name, low in (
@@ -180,6 +183,8 @@ def train(model_config, cfg, data_dir, init_from="scratch", log=print, on_step=N
     since a step cut in half would not resume exactly. A NaN loss raises TrainingDiverged. On resume
     the caller's cfg is used as given; settings that differ from the checkpoint's are logged.
     """
+    cfg.validate()                                   # fields may have been assigned since they were made
+    model_config.validate()
     out_dir = pathlib.Path(cfg.out_dir)
     try:                                             # before any work: a run that cannot save is lost
         out_dir.mkdir(parents=True, exist_ok=True)
