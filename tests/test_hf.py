@@ -144,7 +144,7 @@ def test_missing_directory_explains(tmp_path):
         export_gpt2(GPT(GPTConfig.seed_mini(vocab_size=10, block_size=8, n_layer=1, n_head=2, n_embd=8)), tmp_path)
 
 
-def test_finetune_from_a_gpt2_directory_and_export_cli(tmp_path, gpt2_dir):
+def test_finetune_from_a_gpt2_directory_and_export_cli(tmp_path, gpt2_dir, monkeypatch):
     """`train --init-from DIR` with the GPT-2 tokenizer, then `export` back to a Hugging Face directory."""
     import subprocess
     import sys
@@ -174,6 +174,16 @@ def test_finetune_from_a_gpt2_directory_and_export_cli(tmp_path, gpt2_dir):
     assert out.returncode == 0, out.stderr
     tuned = load_gpt2(tmp_path / "exported")
     assert not np.allclose(tuned(idx)[0].numpy(), ref_logits.numpy())
+    # resuming the fine-tune needs no --dataset or --tokenizer: the checkpoint knows its GPT-2 data
+    from tinygrad_lm.__main__ import main
+    from tinygrad_lm.checkpoint import read_meta
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    main(["train", "--init-from", "resume", "--out-dir", str(tmp_path / "out"), "--max-iters", "6", "--samples", "0"])
+    resumed = read_meta(tmp_path / "out" / "last.npz")
+    assert resumed["step"] == 6 and resumed["model_config"]["vocab_size"] == 50257
+    assert resumed["dataset"] == str((tmp_path / "data").resolve()) and not (elsewhere / "data").exists()
 
 
 def test_generate_and_attention_commands(tmp_path, gpt2_dir):
