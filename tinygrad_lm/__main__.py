@@ -35,18 +35,18 @@ def cmd_prepare(args):
 MODEL_FLAGS = ("n_layer", "n_head", "n_embd", "block_size", "dropout")     # flags that shape the model
 
 
-def _train_configs(args, vocab_size):
+def _train_configs(args, vocab_size, saved=None):
     try:
-        return _build_train_configs(args, vocab_size)
+        return _build_train_configs(args, vocab_size, saved)
     except ValueError as e:                              # a flag out of range: say which, no traceback
         sys.exit(f"error: {e}")
 
 
-def _build_train_configs(args, vocab_size):
+def _build_train_configs(args, vocab_size, saved=None):
     from .gpt import GPTConfig
     from .train import PRESETS, TrainConfig, make_schedule
-    if args.init_from == "resume":
-        model_config, train_config = _saved_configs(args)
+    if saved is not None:
+        model_config, train_config = _saved_configs(args, saved)
     elif args.preset:
         model_config, train_config = PRESETS[args.preset](vocab_size)
     else:
@@ -65,16 +65,14 @@ def _build_train_configs(args, vocab_size):
     return dataclasses.replace(model_config, **model_overrides), train_config
 
 
-def _saved_configs(args):
+def _saved_configs(args, meta):
     """Resuming continues the run as it was saved: the model and training settings come from the
-    checkpoint, not from a preset or the defaults (which would quietly change the run). Training
-    flags given now still apply on top, e.g. --max-iters to train longer."""
-    from .checkpoint import read_meta
+    checkpoint's metadata `meta`, not from a preset or the defaults (which would quietly change the
+    run). Training flags given now still apply on top, e.g. --max-iters to train longer."""
     from .gpt import GPTConfig
     from .train import TrainConfig
     out_dir = args.out_dir or "out"
     path = pathlib.Path(out_dir) / "last.npz"
-    meta = read_meta(path)
     fixed = [f"--{name.replace('_', '-')}" for name in MODEL_FLAGS if getattr(args, name, None) is not None]
     if fixed:
         sys.exit(f"error: {', '.join(fixed)} cannot change when resuming: {path} holds the model it trained")
@@ -89,11 +87,13 @@ def cmd_train(args):
     from .viz import plot_losses
     if args.init_from not in ("scratch", "resume") and args.tokenizer == "char":
         args.tokenizer = "gpt2"              # fine-tuning GPT-2 needs its tokenizer
-    if args.init_from == "resume" and not args.dataset:
-        from .checkpoint import read_meta    # resume on the data the run trained on, while it is there
-        saved = read_meta(pathlib.Path(args.out_dir or "out") / "last.npz").get("dataset")
-        if saved and (pathlib.Path(saved) / "meta.json").exists():
-            args.dataset = saved
+    saved = None                             # the checkpoint's metadata, when resuming: read once
+    if args.init_from == "resume":
+        from .checkpoint import read_meta
+        saved = read_meta(pathlib.Path(args.out_dir or "out") / "last.npz")
+        saved_data = saved.get("dataset")    # resume on the data the run trained on, while it is there
+        if not args.dataset and saved_data and (pathlib.Path(saved_data) / "meta.json").exists():
+            args.dataset = saved_data
     dataset = _dataset_dir(args, args.tokenizer)
     if not (dataset / "meta.json").exists():
         if args.dataset:
@@ -102,7 +102,7 @@ def cmd_train(args):
         args.input = None
         cmd_prepare(args)
     meta = load_meta(dataset)
-    model_config, train_config = _train_configs(args, meta["vocab_size"])
+    model_config, train_config = _train_configs(args, meta["vocab_size"], saved)
     if args.init_from not in ("scratch", "resume"):
         model_config = dataclasses.replace(model_config, vocab_size=max(model_config.vocab_size, meta["vocab_size"]))
     from .distributed import launched_under_mpi

@@ -46,10 +46,14 @@ def softmax_composite(x, dim):
     return e / e.sum(dim, keepdim=True)
 
 
+def check_dropout_p(p, who="dropout"):
+    if not 0 <= p < 1:                      # p = 1 would scale the kept elements by 1/0
+        raise ValueError(f"{who}: p must be in [0, 1), got {p}")
+
+
 def dropout(x, p=0.5, training=True):
     """Zero each element with probability p and scale the rest by 1/(1-p); identity in eval mode."""
-    if not 0 <= p < 1:
-        raise ValueError(f"dropout: p must be in [0, 1), got {p}")
+    check_dropout_p(p)
     if not training or p == 0:
         return x
     return Dropout.apply(x, p=p)

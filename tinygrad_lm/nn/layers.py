@@ -71,8 +71,7 @@ class Dropout(Module):
 
     def __init__(self, p=0.5):
         super().__init__()
-        if not 0 <= p < 1:                  # said now, not at the first training step
-            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+        F.check_dropout_p(p, "Dropout")     # said now, not at the first training step
         self.p = p
 
     def forward(self, x):
