@@ -16,7 +16,7 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 import tinygrad_lm as tg  # noqa: E402
-from tinygrad_lm.gpt import GPT, GPTConfig  # noqa: E402
+from tinygrad_lm.models.gpt import GPT, GPTConfig  # noqa: E402
 
 SIZES = {
     "baby": GPTConfig.gpt2(vocab_size=65, block_size=256, n_layer=4, n_head=4, n_embd=128, bias=False),

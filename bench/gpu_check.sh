@@ -4,7 +4,7 @@
 #     bash bench/gpu_check.sh            (about 5 minutes; every part has its own time limit)
 # 1. the GPU variants of the tests (every test with the "cuda" device);
 # 2. training steps of the baby preset and of nanoGPT's GPU Shakespeare config (6 layers, 6 heads,
-#    width 384, block 256, batch 64) with tinygrad_lm (CuPy) and PyTorch eager in the same process:
+#    width 384, block 256, batch 64) with tinygrad_lm (CuPy) and PyTorch eager, each in its own process:
 #    ms/step, tokens/s and the ratio (goal on the larger config: <= 1.0).
 set -u
 cd "$(dirname "$0")/.."

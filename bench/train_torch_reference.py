@@ -16,9 +16,10 @@ import torch
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 import tinygrad_lm as tg  # noqa: E402
 from tinygrad_lm.crosscheck.torch_gpt import from_ours  # noqa: E402
-from tinygrad_lm.data import Batches, load_meta, load_split  # noqa: E402
-from tinygrad_lm.gpt import GPT  # noqa: E402
-from tinygrad_lm.train import PRESETS, make_schedule  # noqa: E402
+from tinygrad_lm.data import CausalLMBatches, load_meta, load_split  # noqa: E402
+from tinygrad_lm.models.gpt import GPT  # noqa: E402
+from tinygrad_lm.presets import PRESETS  # noqa: E402
+from tinygrad_lm.train import make_schedule  # noqa: E402
 
 
 def full_val_loss(model, val, T):
@@ -58,7 +59,7 @@ def main():
     opt = torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps,
                             weight_decay=cfg.weight_decay)
     schedule = make_schedule(cfg)
-    batches = Batches(load_split(args.dataset, "train"), model_config.block_size, cfg.batch_size, seed=cfg.seed)
+    batches = CausalLMBatches(load_split(args.dataset, "train"), model_config.block_size, cfg.batch_size, seed=cfg.seed)
     t = time.perf_counter()
     for step in range(cfg.max_iters):
         for g in opt.param_groups:

@@ -17,7 +17,7 @@ import numpy as np
 import tinygrad_lm as tg
 import tinygrad_lm.nn.functional as F
 from tinygrad_lm import nn
-from tinygrad_lm.gpt import Block, GPTConfig
+from tinygrad_lm.models.gpt import Block, GPTConfig
 from tinygrad_lm.gradcheck import gradcheck
 from tinygrad_lm.lesson_utils import figure_path, pyplot
 

@@ -21,7 +21,8 @@ import numpy as np
 from tinygrad_lm import nn, optim
 from tinygrad_lm.lesson_utils import figure_path, quick, shakespeare_text
 from tinygrad_lm.data import prepare
-from tinygrad_lm.train import PRESETS, train
+from tinygrad_lm.presets import PRESETS
+from tinygrad_lm.train import train
 from tinygrad_lm.viz import plot_losses
 
 # AdamW by hand on one parameter vector, against the library
@@ -79,7 +80,7 @@ print(tok.decode(ids[0].tolist()))
 
 # %% [markdown]
 # ## Exercises (the tutorial's homework)
-# 1. Sweep one hyperparameter: `tinygrad_lm.viz.sweep("n_embd", [32, 64, 128], model_config, train_config, data)`
+# 1. Sweep one hyperparameter: `results = tinygrad_lm.train.sweep("n_embd", [32, 64, 128], model_config, train_config, work / "data")`, then `tinygrad_lm.viz.plot_sweep(results, "n_embd", "sweep.png")`
 #    plots the val perplexity curves together. Try `learning_rate`, `n_layer`, `block_size`, `dropout`.
 # 2. Which change lowers the val loss most for the same training time?
 # 3. Train with `decay_lr=True` (warmup + cosine). Does the final loss improve?

@@ -14,7 +14,7 @@ import numpy as np
 
 import tinygrad_lm as tg
 from tinygrad_lm import backend, optim
-from tinygrad_lm.gpt import GPT, GPTConfig
+from tinygrad_lm.models.gpt import GPT, GPTConfig
 from tinygrad_lm.lesson_utils import figure_path, pyplot, quick
 
 HAS_GPU = backend.is_available("cuda")

@@ -17,7 +17,7 @@ import sys
 import numpy as np
 
 import tinygrad_lm as tg
-from tinygrad_lm.gpt import GPT, GPTConfig
+from tinygrad_lm.models.gpt import GPT, GPTConfig
 from tinygrad_lm.lesson_utils import figure_path, pyplot
 
 config = GPTConfig.gpt2(vocab_size=17, block_size=8, n_layer=1, n_head=2, n_embd=16)

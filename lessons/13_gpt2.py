@@ -14,8 +14,9 @@ import pathlib
 import numpy as np
 
 import tinygrad_lm as tg
-from tinygrad_lm.gpt import GPT, GPTConfig
-from tinygrad_lm.hf import PretrainedError, download_gpt2, export_gpt2, load_gpt2
+from tinygrad_lm.models.gpt import GPT, GPTConfig
+from tinygrad_lm.errors import PretrainedError
+from tinygrad_lm.hf import download_gpt2
 from tinygrad_lm.lesson_utils import figure_path, gpt2_tokenizer_or_none
 from tinygrad_lm.viz import plot_attention
 
@@ -25,7 +26,7 @@ choice = os.environ.get("TINYGRAD_LM_GPT2_MODEL")
 model = None
 if choice:
     try:
-        model = load_gpt2(choice if pathlib.Path(choice).exists() else download_gpt2(choice))
+        model = GPT.from_pretrained(choice if pathlib.Path(choice).exists() else download_gpt2(choice))
     except PretrainedError as e:
         print(f"Could not load GPT-2 weights: {e}")
 else:
@@ -75,8 +76,8 @@ print("attention maps:", maps.shape, "(layer, head, query, key)")
 # %%
 import tempfile
 
-out = export_gpt2(model, pathlib.Path(tempfile.mkdtemp()) / "export")
-again = load_gpt2(out)
+out = model.save_pretrained(pathlib.Path(tempfile.mkdtemp()) / "export")
+again = GPT.from_pretrained(out)
 x = np.array([ids[:8]])
 assert np.allclose(again(x)[0].numpy(), model(x)[0].numpy(), atol=1e-5)
 print("exported and reloaded:", sorted(p.name for p in out.iterdir()))

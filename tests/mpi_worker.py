@@ -12,7 +12,7 @@ import numpy as np
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 import tinygrad_lm as tg  # noqa: E402
 from tinygrad_lm import checkpoint, distributed, optim  # noqa: E402
-from tinygrad_lm.gpt import GPT, GPTConfig  # noqa: E402
+from tinygrad_lm.models.gpt import GPT, GPTConfig  # noqa: E402
 
 CONFIG = GPTConfig.gpt2(vocab_size=17, block_size=8, n_layer=2, n_head=2, n_embd=16)
 
@@ -56,7 +56,6 @@ def parity(k, b):
 
 
 def train_run(dataset, out):
-    from tinygrad_lm import train as train_module
     from tinygrad_lm.train import TrainConfig, train
     comm = distributed.init()
     saves = []
@@ -65,7 +64,7 @@ def train_run(dataset, out):
     def spy(path, *args, **kwargs):
         saves.append(str(path))
         return original(path, *args, **kwargs)
-    train_module.checkpoint.save = spy
+    checkpoint.save = spy                           # runs.py saves through the module
     cfg = TrainConfig(batch_size=4, max_iters=6, eval_interval=3, eval_iters=2, log_interval=3, out_dir=out,
                       warmup_iters=1, lr_decay_iters=6)
     lines = []
@@ -79,6 +78,7 @@ def train_run(dataset, out):
         meta = checkpoint.load(pathlib.Path(out) / "last.npz")["meta"]
         assert meta["world_size"] == comm.Get_size() and len(meta["batch_rng_state"]) == comm.Get_size()
         print("ONLY RANK 0 WRITES", flush=True)
+        print("\n".join(line for line in lines if "mfu" in line or "ranks" in line), flush=True)
 
 
 def fail():

@@ -2,6 +2,7 @@
 a failing rank ends the job instead of hanging it."""
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -44,8 +45,12 @@ def test_only_rank_zero_logs_and_writes_checkpoints(tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
     assert "ONLY RANK 0 WRITES" in out.stdout
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["best.npz", "last.npz"]
+    # the MFU counts both ranks' FLOPs against the peak of the one node they share: at most 100%
+    assert "| 2 ranks" in out.stdout
+    mfus = [float(m) for m in re.findall(r"mfu ([0-9.]+)%", out.stdout)]
+    assert mfus and all(0 < m <= 100 for m in mfus), out.stdout
     # the job resubmitted with another number of ranks (here: one process) continues the run
-    from tinygrad_lm.gpt import GPTConfig
+    from tinygrad_lm.models.gpt import GPTConfig
     from tinygrad_lm.train import TrainConfig, train
     cfg = TrainConfig(batch_size=4, max_iters=8, eval_interval=3, eval_iters=2, log_interval=3,
                       out_dir=str(tmp_path / "out"), warmup_iters=1, lr_decay_iters=6)

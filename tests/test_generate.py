@@ -5,7 +5,7 @@ import pytest
 import tinygrad_lm as tg
 from tinygrad_lm import backend
 from tinygrad_lm.generate import generate, sample_next
-from tinygrad_lm.gpt import GPT, GPTConfig
+from tinygrad_lm.models.gpt import GPT, GPTConfig
 
 CONFIGS = {
     "gpt2": GPTConfig.gpt2(vocab_size=23, block_size=12, n_layer=2, n_head=2, n_embd=16),

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygrad_lm as tg
-from tinygrad_lm.gpt import GPT, GPTConfig
-from tinygrad_lm.hf import PretrainedError, export_gpt2, load_gpt2
+from tinygrad_lm.models.gpt import GPT, GPTConfig
+from tinygrad_lm.errors import PretrainedError
 from tinygrad_lm.safetensors import SafetensorsError, dump_bytes, load_bytes, load_file, save_file
 
 
@@ -108,7 +108,7 @@ def hf_gpt2(tmp_path_factory):
 def test_load_matches_transformers_logits_and_greedy_continuation(hf_gpt2):
     import torch
     ref, path = hf_gpt2
-    ours = load_gpt2(path)
+    ours = GPT.from_pretrained(path)
     assert ours.config.vocab_size == 50257 and ours.config.block_size == 64
     idx = np.random.default_rng(0).integers(0, 50257, (2, 20))
     logits, _ = ours(idx)
@@ -127,21 +127,21 @@ def test_export_loads_in_transformers_with_same_logits(tmp_path):
     import torch
     tg.manual_seed(3)
     ours = GPT(GPTConfig.gpt2(vocab_size=50257, block_size=32, n_layer=2, n_head=2, n_embd=32))
-    export_gpt2(ours, tmp_path / "export")
+    ours.save_pretrained(tmp_path / "export")
     theirs = transformers.GPT2LMHeadModel.from_pretrained(tmp_path / "export").eval()
     idx = np.random.default_rng(1).integers(0, 50257, (2, 12))
     with torch.no_grad():
         expected = theirs(torch.tensor(idx)).logits.numpy()
     np.testing.assert_allclose(ours(idx)[0].numpy(), expected, rtol=1e-5, atol=1e-6)
-    again = load_gpt2(tmp_path / "export")
+    again = GPT.from_pretrained(tmp_path / "export")
     np.testing.assert_array_equal(again(idx)[0].numpy(), ours(idx)[0].numpy())
 
 
 def test_missing_directory_explains(tmp_path):
     with pytest.raises(PretrainedError, match="config.json and model.safetensors"):
-        load_gpt2(tmp_path)
+        GPT.from_pretrained(tmp_path)
     with pytest.raises(PretrainedError, match="only GPT-2-architecture"):
-        export_gpt2(GPT(GPTConfig.seed_mini(vocab_size=10, block_size=8, n_layer=1, n_head=2, n_embd=8)), tmp_path)
+        GPT(GPTConfig.seed_mini(vocab_size=10, block_size=8, n_layer=1, n_head=2, n_embd=8)).save_pretrained(tmp_path)
 
 
 def test_finetune_from_a_gpt2_directory_and_export_cli(tmp_path, gpt2_dir, monkeypatch):
@@ -153,7 +153,7 @@ def test_finetune_from_a_gpt2_directory_and_export_cli(tmp_path, gpt2_dir, monke
     from tinygrad_lm.train import TrainConfig, train
     tg.manual_seed(0)
     base = GPT(GPTConfig.gpt2(vocab_size=50257, block_size=32, n_layer=1, n_head=2, n_embd=16))
-    export_gpt2(base, tmp_path / "base")
+    base.save_pretrained(tmp_path / "base")
     src = tmp_path / "input.txt"
     src.write_text("ROMEO:\nBut, soft! what light through yonder window breaks?\n" * 30, encoding="utf-8")
     prepare(src, tmp_path / "data", tokenizer="gpt2", data_dir=gpt2_dir.parent)
@@ -172,7 +172,7 @@ def test_finetune_from_a_gpt2_directory_and_export_cli(tmp_path, gpt2_dir, monke
     out = subprocess.run([sys.executable, "-m", "tinygrad_lm", "export", "--checkpoint", str(tmp_path / "out" / "last.npz"),
                           "--out", str(tmp_path / "exported")], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    tuned = load_gpt2(tmp_path / "exported")
+    tuned = GPT.from_pretrained(tmp_path / "exported")
     assert not np.allclose(tuned(idx)[0].numpy(), ref_logits.numpy())
     # resuming the fine-tune needs no --dataset or --tokenizer: the checkpoint knows its GPT-2 data
     from tinygrad_lm.__main__ import main
@@ -191,7 +191,7 @@ def test_generate_and_attention_commands(tmp_path, gpt2_dir):
     import subprocess
     import sys
     tg.manual_seed(0)
-    export_gpt2(GPT(GPTConfig.gpt2(vocab_size=50257, block_size=64, n_layer=1, n_head=2, n_embd=16)), tmp_path / "m")
+    GPT(GPTConfig.gpt2(vocab_size=50257, block_size=64, n_layer=1, n_head=2, n_embd=16)).save_pretrained(tmp_path / "m")
 
     def run(*args):
         out = subprocess.run([sys.executable, "-m", "tinygrad_lm", *args, "--data-dir", str(gpt2_dir.parent)],

@@ -5,7 +5,7 @@ import pytest
 import tinygrad_lm as tg
 import tinygrad_lm.nn.functional as F
 from tinygrad_lm import backend, nn
-from tinygrad_lm.gpt import MLP, Block, GPTConfig
+from tinygrad_lm.models.gpt import MLP, Block, GPTConfig
 from tinygrad_lm.gradcheck import gradcheck
 
 

@@ -122,7 +122,7 @@ def test_state_dict_round_trip_continues_identically(rng):
 
 
 def test_gpt2_param_groups_decay_only_matrices():
-    from tinygrad_lm.gpt import GPT, GPTConfig
+    from tinygrad_lm.models.gpt import GPT, GPTConfig
     model = GPT(GPTConfig.gpt2(vocab_size=20, block_size=8, n_layer=1, n_head=2, n_embd=8))
     decay, no_decay = optim.gpt2_param_groups(model, 0.1)
     assert all(p.ndim >= 2 for p in decay["params"]) and all(p.ndim == 1 for p in no_decay["params"])

@@ -150,7 +150,7 @@ def test_graph_viewer_text_and_figure(tmp_path):
 def test_core_import_needs_numpy_alone():
     import subprocess
     import sys
-    code = ("import sys, tinygrad_lm, tinygrad_lm.nn, tinygrad_lm.gpt, tinygrad_lm.optim, tinygrad_lm.gradcheck; "
+    code = ("import sys, tinygrad_lm, tinygrad_lm.nn, tinygrad_lm.models.gpt, tinygrad_lm.optim, tinygrad_lm.gradcheck; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'regex', 'matplotlib', 'torch', 'cupy', 'mpi4py', 'scipy'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

@@ -10,9 +10,10 @@ import pytest
 
 import tinygrad_lm as tg
 from tinygrad_lm import checkpoint, optim
-from tinygrad_lm.data import Batches, DataError, load_split, prepare, read_utf8
-from tinygrad_lm.gpt import GPT, GPTConfig
-from tinygrad_lm.train import TrainConfig, TrainingDiverged, split_loss, train
+from tinygrad_lm.data import CausalLMBatches, DataError, load_split, prepare, read_utf8
+from tinygrad_lm.models.gpt import GPT, GPTConfig
+from tinygrad_lm.errors import TrainingDiverged
+from tinygrad_lm.train import TrainConfig, split_loss, train
 
 TEXT = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n"
         "First Citizen:\nYou are all resolved rather to die than to famish?\n\n") * 30
@@ -60,13 +61,13 @@ def test_large_vocabulary_uses_uint32(tmp_path):
 
 def test_batches_are_shifted_windows_and_seeded():
     data = np.arange(100, dtype=np.uint16)
-    x, y = Batches(data, 8, 5, seed=1).next()
+    x, y = CausalLMBatches(data, 8, 5, seed=1).next()
     assert x.shape == (5, 8) and x.dtype == np.int64
     np.testing.assert_array_equal(y, x + 1)
-    x2, _ = Batches(data, 8, 5, seed=1).next()
+    x2, _ = CausalLMBatches(data, 8, 5, seed=1).next()
     np.testing.assert_array_equal(x, x2)
     with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
-        Batches(data, 8, 0)
+        CausalLMBatches(data, 8, 0)
 
 
 def test_bad_inputs(tmp_path):
@@ -79,7 +80,7 @@ def test_bad_inputs(tmp_path):
     with pytest.raises(DataError, match="is not a file"):
         prepare(tmp_path, tmp_path / "out")
     with pytest.raises(DataError, match=r"fewer than one block of 16"):
-        Batches(np.arange(10, dtype=np.uint16), 16, 2)
+        CausalLMBatches(np.arange(10, dtype=np.uint16), 16, 2)
     short = tmp_path / "short.txt"
     short.write_text("hello world", encoding="utf-8")
     prepare(short, tmp_path / "short")
@@ -217,26 +218,14 @@ def test_cli_resume_continues_the_saved_run_not_the_defaults(dataset, tmp_path, 
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(dataset, tmp_path):
-    holder = {}
+    model = GPT(tiny(40))
 
     def poison(step, loss):
         if step == 8:
-            holder["model"].transformer.wte.weight.data[...] = np.nan
+            model.transformer.wte.weight.data[...] = np.nan
 
-    cfg = cfg_for(tmp_path)
-    from tinygrad_lm import train as train_module
-    original = train_module.GPT
-
-    class Spy(original):
-        def __init__(self, config):
-            super().__init__(config)
-            holder["model"] = self
-    train_module.GPT = Spy
-    try:
-        with pytest.raises(TrainingDiverged, match=r"the loss became nan at step 8.*last good checkpoint is .*last.npz"):
-            train(tiny(40), cfg, dataset, log=quiet, on_step=poison)
-    finally:
-        train_module.GPT = original
+    with pytest.raises(TrainingDiverged, match=r"the loss became nan at step 8.*last good checkpoint is .*last.npz"):
+        train(tiny(40), cfg_for(tmp_path), dataset, log=quiet, on_step=poison, model=model)
     ckpt = checkpoint.load(tmp_path / "out" / "last.npz")
     assert ckpt["meta"]["step"] == 5
     assert all(np.isfinite(v).all() for v in ckpt["model"].values())
@@ -315,9 +304,11 @@ def test_cli_prepare_train_sample(tmp_path):
 
 
 def test_sweep_plots_one_curve_per_value(dataset, tmp_path):
-    from tinygrad_lm.viz import sweep
+    from tinygrad_lm.train import sweep
+    from tinygrad_lm.viz import plot_sweep
     results = sweep("learning_rate", [1e-3, 3e-3], tiny(40), cfg_for(tmp_path, max_iters=6, eval_interval=3),
-                    dataset, path=tmp_path / "sweep.png", log=quiet)
+                    dataset, log=quiet)
+    plot_sweep(results, "learning_rate", tmp_path / "sweep.png")
     assert sorted(results) == [1e-3, 3e-3] and all(len(v) == 3 for v in results.values())
     assert (tmp_path / "sweep.png").stat().st_size > 5000
 
@@ -409,7 +400,7 @@ def test_cli_bad_flags_are_one_line_errors_before_any_work(dataset, tmp_path):
 
 
 def test_with_max_iters_keeps_the_schedule_inside_the_run():
-    from tinygrad_lm.train import PRESETS
+    from tinygrad_lm.presets import PRESETS
     baby = PRESETS["baby"]()[1]
     short = baby.with_max_iters(50)
     assert (short.max_iters, short.lr_decay_iters, short.warmup_iters) == (50, 50, 50)

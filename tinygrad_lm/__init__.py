@@ -2,8 +2,7 @@
 from . import backend, random
 from .backend import DeviceError
 from .random import manual_seed
-from .tensor import Function, GradientShapeError, Tensor, is_grad_enabled, no_grad, tensor
-from .ops import cat, stack, where
+from .tensor import Function, GradientShapeError, Tensor, cat, is_grad_enabled, no_grad, stack, tensor, where
 
 __version__ = "0.1.0"
 

@@ -7,7 +7,13 @@ or CuPy for array work itself: that is what lets one op class run on both device
 Tests may register extra devices (see ``tests/strict_backend.py``), for example an array module
 that refuses to be silently converted to NumPy, exactly as CuPy does.
 """
+import ctypes
+import os
+import sys
+
 import numpy as np
+
+from .errors import DeviceError  # noqa: F401
 
 _MODULES = {"cpu": np}          # device name -> array module
 _ARRAY_TYPES = {np.ndarray: "cpu"}  # array type -> device name
@@ -24,9 +30,6 @@ def _keep_freed_memory_in_the_heap():
     the mmap and trim thresholds keeps freed blocks for reuse, as a GPU caching allocator does.
     Linux/glibc only; set TINYGRAD_LM_MALLOC_TUNING=0 to leave malloc alone.
     """
-    import ctypes
-    import os
-    import sys
     if not sys.platform.startswith("linux") or os.environ.get("TINYGRAD_LM_MALLOC_TUNING", "1") == "0":
         return False
     try:
@@ -39,11 +42,7 @@ def _keep_freed_memory_in_the_heap():
     return bool(libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)) and ok
 
 
-MALLOC_TUNED = _keep_freed_memory_in_the_heap()
-
-
-class DeviceError(RuntimeError):
-    """A device that cannot be used, or tensors on two devices in one op."""
+_keep_freed_memory_in_the_heap()
 
 
 def normalize_device(device):

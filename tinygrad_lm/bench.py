@@ -1,25 +1,36 @@
 """``python -m tinygrad_lm bench --preset NAME``: time training steps of tinygrad_lm and, when torch
-is installed, of the same model in PyTorch eager, in one process; print both, the ratio and peak RSS.
+is installed, of the same model in PyTorch eager; print both, the ratio and peak RSS.
 
-Both sides run the same work: forward, cross-entropy, backward, gradient clipping when the preset
-clips, and an AdamW step, on random token batches of the preset's shape.
+Each engine runs in a process of its own (``python -m tinygrad_lm.bench '{"engine": ...}'``):
+in one process OpenBLAS's and PyTorch's thread pools compete for the same cores and slow each
+other down. Every round starts one fresh process per engine, alternating which goes first (round 1:
+tinygrad_lm then PyTorch, round 2: PyTorch then tinygrad_lm, ...), so both see the same machine
+load. Each process builds the model, runs the same warm-up, times its steps, prints one JSON line
+(its pid, ms/step, last loss, peak RSS) and exits. The report gives the median step time per engine
+and the median of the per-round ratios, with the BLAS NumPy uses and the OPENBLAS_* settings
+(OPENBLAS_CORETYPE forces an older, slower kernel on some machines).
+
+Both engines run the same work: forward, cross-entropy, backward, gradient clipping when the
+preset clips, and an AdamW step, on random token batches of the preset's shape.
 """
 import dataclasses
+import importlib.util
+import json
+import os
 import resource
+import subprocess
 import sys
 import time
 
 import numpy as np
 
-from .gpt import GPT, GPTConfig
-from .train import PRESETS, TrainConfig, make_optimizer
-from . import optim
+from . import backend, optim
+from .config import make_optimizer
+from .flops import blas_description, openblas_env_description, openblas_runtime
+from .models import FAMILIES, GPTConfig, family_of
+from .presets import PRESETS
 
-
-def gpu_preset(vocab_size=65):
-    """nanoGPT's GPU Shakespeare config: 6 layers, 6 heads, width 384, block 256, batch 64."""
-    model = GPTConfig.gpt2(vocab_size=vocab_size, block_size=256, n_layer=6, n_head=6, n_embd=384, bias=False)
-    return model, TrainConfig(batch_size=64, learning_rate=1e-3, weight_decay=0.1, beta2=0.99, grad_clip=1.0)
+OURS, TORCH = "tinygrad_lm", "PyTorch"
 
 
 def peak_rss_mib():
@@ -40,9 +51,8 @@ def _timed(step, steps, warmup, sync=lambda: None):
 
 def build_ours(model_config, cfg, device="cpu", seed=0):
     """A closure running one training step of tinygrad_lm, its sync, and the last loss."""
-    from . import backend
     rng = np.random.default_rng(seed)
-    model = GPT(model_config).to(device)
+    model = FAMILIES[family_of(model_config)][0](model_config).to(device)
     opt = make_optimizer(model, cfg)
     B, T = cfg.batch_size, model_config.block_size
     batches = [rng.integers(0, model_config.vocab_size, (2, B, T)) for _ in range(4)]
@@ -66,14 +76,24 @@ def build_ours(model_config, cfg, device="cpu", seed=0):
 
 
 def build_torch(model_config, cfg, device="cpu", seed=0):
-    """The same for PyTorch eager."""
-    import torch
-    from .crosscheck.torch_gpt import GPT as TorchGPT
+    """The same for PyTorch eager (GPT only: crosscheck/torch_gpt.py)."""
+    import torch                                         # optional: only in the PyTorch worker
+    from .crosscheck.torch_gpt import GPT as TorchGPT    # (needs torch)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     # the seed's per-head attention is the same function as batched heads; PyTorch runs it batched
     config = dataclasses.replace(model_config, attention="batched")
     model = TorchGPT(config).to(device)
+    if getattr(model_config, "init", None) == "gpt2":
+        # GPT-2's init as ours uses (torch_gpt.py keeps PyTorch's defaults, whose N(0, 1) tied
+        # embedding starts the loss near 80): the time is the same, the printed loss comparable
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if p.dim() >= 2:
+                    std = 0.02 / (2 * model_config.n_layer) ** 0.5 if name.endswith("c_proj.weight") else 0.02
+                    p.normal_(0.0, std)
+                elif name.endswith("bias"):
+                    p.zero_()
     if cfg.decay_all:
         groups = model.parameters()
     else:
@@ -100,39 +120,85 @@ def build_torch(model_config, cfg, device="cpu", seed=0):
     return step, sync, lambda: state["loss"].item()
 
 
+def worker(engine, preset, steps, warmup, device="cpu", seed=0):
+    """What one worker process does: build, warm up, time `steps` steps; a dict for its JSON line."""
+    model_config, cfg = PRESETS[preset]()
+    step, sync, loss = (build_ours if engine == OURS else build_torch)(model_config, cfg, device, seed)
+    sec = _timed(step, steps, warmup, sync)
+    if engine == OURS:
+        threads = openblas_runtime().get("threads")
+    else:
+        import torch
+        threads = torch.get_num_threads()
+    return {"engine": engine, "pid": os.getpid(), "ms": sec * 1e3, "loss": loss(), "rss_mib": peak_rss_mib(),
+            "threads": threads, "torch_loaded": "torch" in sys.modules}
+
+
+def _run_worker(engine, preset, steps, warmup, device):
+    """Start one worker process and return its report."""
+    spec = {"engine": engine, "preset": preset, "steps": steps, "warmup": warmup, "device": device}
+    cmd = [sys.executable, "-m", "tinygrad_lm.bench", json.dumps(spec)]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root + (os.pathsep + os.environ["PYTHONPATH"]
+                                               if os.environ.get("PYTHONPATH") else ""))
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+    if out.returncode != 0 or not lines:
+        raise RuntimeError(f"bench worker {engine} failed (exit {out.returncode}):\n{out.stderr[-2000:]}")
+    return json.loads(lines[-1])
+
+
 def run_bench(preset, steps=50, warmup=5, device="cpu", compare_torch=True, print_fn=print, rounds=5):
-    """Time `steps` training steps in each of `rounds` rounds, alternating tinygrad_lm and PyTorch
-    so both see the same machine load; report the median step times and the median ratio."""
-    model_config, cfg = (gpu_preset() if preset == "gpu" else PRESETS[preset]())
-    tokens = cfg.batch_size * model_config.block_size
-    runners = {"tinygrad_lm": build_ours(model_config, cfg, device)}
-    _timed(runners["tinygrad_lm"][0], 0, warmup, runners["tinygrad_lm"][1])
-    ours_rss = peak_rss_mib()                      # before torch is even imported
+    """Time `steps` training steps split over `rounds` rounds (max(steps // rounds, 1) per process,
+    each after `warmup` untimed steps), one fresh process per engine and round, alternating which
+    engine goes first; report the median step times and the median per-round ratio.
+
+    Returns {"preset", "ours_ms", "rss_mib" (tinygrad_lm's peak RSS), "rss" (per engine), "pids"
+    (per engine, one per round)} and, with PyTorch, "torch_ms" and "ratio"."""
+    model_config, cfg = PRESETS[preset]()
+    engines = [OURS]
     if compare_torch:
-        try:
-            import torch
-            runners["PyTorch"] = build_torch(model_config, cfg, device)
-        except ImportError:
-            print_fn("PyTorch     : not installed, no reference (pip install torch)")
-    per_step = {name: [] for name in runners}
-    for name, (step, sync, _) in list(runners.items())[1:]:
-        _timed(step, 0, warmup, sync)
+        if not isinstance(model_config, GPTConfig):
+            print_fn(f"PyTorch     : no torch reference for preset {preset!r} "
+                     f"({type(model_config).__name__}; crosscheck/torch_gpt.py is GPT only), tinygrad_lm alone")
+        elif importlib.util.find_spec("torch") is None:
+            print_fn("PyTorch     : not installed, no reference (pip install torch); tinygrad_lm alone")
+        else:
+            engines.append(TORCH)
+    rounds = max(int(rounds), 1)
     chunk = max(steps // rounds, 1)
-    for _ in range(rounds):
-        for name, (step, sync, _) in runners.items():
-            per_step[name].append(_timed(step, chunk, 0, sync))
-    median = {name: float(np.median(times)) for name, times in per_step.items()}
-    print_fn(f"preset {preset} on {device}: {GPT(model_config).num_parameters():,} parameters, "
-             f"batch {cfg.batch_size} x block {model_config.block_size}, {rounds} rounds of {chunk} steps each")
-    result = {"preset": preset, "ours_ms": median["tinygrad_lm"] * 1e3, "rss_mib": ours_rss}
-    for name, sec in median.items():
-        extra = f", {torch.get_num_threads()} threads" if name == "PyTorch" else ""
-        print_fn(f"{name:12s}: {sec * 1e3:8.2f} ms/step (median)  {tokens / sec / 1e3:8.1f}k tok/s  "
-                 f"(loss {runners[name][2]():.3f}{extra})")
-    print_fn(f"peak RSS: {ours_rss:.0f} MiB with tinygrad_lm alone, {peak_rss_mib():.0f} MiB with PyTorch loaded too")
-    if "PyTorch" in median:
-        ratios = [a / b for a, b in zip(per_step["tinygrad_lm"], per_step["PyTorch"])]
-        result.update(torch_ms=median["PyTorch"] * 1e3, ratio=float(np.median(ratios)))
+    print_fn(f"BLAS        : {blas_description()}")
+    print_fn(f"environment : {openblas_env_description()}")
+    tokens = cfg.batch_size * model_config.block_size
+    n_params = FAMILIES[family_of(model_config)][0](model_config).num_parameters()
+    print_fn(f"preset {preset} on {device}: {n_params:,} parameters, batch {cfg.batch_size} x block "
+             f"{model_config.block_size}; {rounds} round{'s' if rounds > 1 else ''}, each engine in a fresh "
+             f"process per round (order alternating), {warmup} warm-up + {chunk} timed steps per process")
+    reports = {name: [] for name in engines}
+    for r in range(rounds):
+        for name in (engines if r % 2 == 0 else engines[::-1]):
+            reports[name].append(_run_worker(name, preset, chunk, warmup, device))
+    ms = {name: [rep["ms"] for rep in reps] for name, reps in reports.items()}
+    median = {name: float(np.median(v)) for name, v in ms.items()}
+    rss = {name: max(rep["rss_mib"] for rep in reps) for name, reps in reports.items()}
+    for name, reps in reports.items():
+        last = reps[-1]
+        threads = f", {last['threads']} threads" if last.get("threads") else ""
+        print_fn(f"{name:12s}: {median[name]:8.2f} ms/step (median)  {tokens / median[name]:8.1f}k tok/s  "
+                 f"(loss {last['loss']:.3f}{threads}; rounds: {', '.join(f'{v:.1f}' for v in ms[name])} ms)")
+    print_fn("peak RSS: " + ", ".join(f"{name} {v:.0f} MiB" for name, v in rss.items()) + " (each in its own process)")
+    result = {"preset": preset, "ours_ms": median[OURS], "rss_mib": rss[OURS], "rss": rss,
+              "pids": {name: [rep["pid"] for rep in reps] for name, reps in reports.items()},
+              "torch_loaded_in_ours": any(rep["torch_loaded"] for rep in reports[OURS])}
+    if TORCH in median:
+        ratios = [a / b for a, b in zip(ms[OURS], ms[TORCH])]
+        result.update(torch_ms=median[TORCH], ratio=float(np.median(ratios)))
         print_fn(f"ratio tinygrad_lm / PyTorch step time: median {result['ratio']:.2f} over {rounds} rounds "
                  f"(min {min(ratios):.2f}, max {max(ratios):.2f}; goal <= 0.8, done at <= 1.25)")
     return result
+
+
+if __name__ == "__main__":
+    # a worker process: its one argument is the JSON spec that _run_worker wrote
+    spec = json.loads(sys.argv[1])
+    print(json.dumps(worker(spec["engine"], spec["preset"], spec["steps"], spec["warmup"], spec["device"])), flush=True)

@@ -16,16 +16,14 @@ import tempfile
 
 import numpy as np
 
-from . import backend
+from . import models
+from .tokenizers import tokenizer_from_dict
+from .errors import CheckpointError  # noqa: F401
 
 META_KEY = "__meta__.json"
 
 
-class CheckpointError(ValueError):
-    pass
-
-
-def save(path, model=None, optimizer=None, meta=None, arrays=None):
+def save(path, model=None, optimizer=None, meta=None):
     """Write a checkpoint atomically (a temporary file renamed into place). Returns the path. A write
     that fails (disk full, no permission) raises CheckpointError and leaves the previous file as it was."""
     path = pathlib.Path(path)
@@ -40,8 +38,6 @@ def save(path, model=None, optimizer=None, meta=None, arrays=None):
             for name, value in state.items():
                 payload[f"optim/{i}/{name}"] = value
         meta["optimizer"] = {"type": sd["type"], "step": sd["step"], "param_groups": sd["param_groups"]}
-    for name, value in (arrays or {}).items():
-        payload[f"extra/{name}"] = backend.to_numpy(value)
     payload[META_KEY] = np.frombuffer(json.dumps(meta, default=_jsonable).encode("utf-8"), dtype=np.uint8)
     tmp = None
     try:
@@ -96,9 +92,9 @@ def read_meta(path):
 
 
 def load(path):
-    """-> {'model': {name: array}, 'optim': [{name: array}], 'extra': {...}, 'meta': dict}."""
+    """-> {'model': {name: array}, 'optim': [{name: array}], 'meta': dict}."""
     files, meta = _read(path)
-    out = {"model": {}, "optim": [], "extra": {}, "meta": meta}
+    out = {"model": {}, "optim": [], "meta": meta}
     for key, value in files.items():
         kind, _, name = key.partition("/")
         if kind == "model":
@@ -108,8 +104,6 @@ def load(path):
             while len(out["optim"]) <= int(group):
                 out["optim"].append({})
             out["optim"][int(group)][state_name] = value
-        elif kind == "extra":
-            out["extra"][name] = value
     return out
 
 
@@ -120,14 +114,17 @@ def optimizer_state(ckpt):
 
 
 def load_model(path, device="cpu"):
-    """Rebuild a GPT (and its tokenizer, when stored) from a training checkpoint."""
-    from .gpt import GPT, GPTConfig
-    from .tokenizers import tokenizer_from_dict
+    """Rebuild a model of the family it was trained as (and its tokenizer, when stored) from a
+    training checkpoint: -> (model, tokenizer or None, the loaded checkpoint)."""
     ckpt = load(path)
     meta = ckpt["meta"]
     if "model_config" not in meta:
         raise CheckpointError(f"checkpoint {path} holds no model_config")
-    model = GPT(GPTConfig.from_dict(meta["model_config"]))
+    family = meta.get("model_family", "gpt")         # checkpoints from before the registry hold GPTs
+    if family not in models.FAMILIES:
+        raise CheckpointError(f"checkpoint {path} holds a {family!r} model; this version knows "
+                              f"{sorted(models.FAMILIES)}")
+    model = models.build(family, meta["model_config"])
     model.load_state_dict(ckpt["model"])
     model.to(device)
     tokenizer = tokenizer_from_dict(meta["tokenizer"]) if meta.get("tokenizer") else None

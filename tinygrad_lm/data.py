@@ -3,7 +3,7 @@
     prepare("input.txt", "data/shakespeare_char", tokenizer="char")
       -> data/shakespeare_char/train.bin, val.bin   (token ids, first 90% / last 10%)
          data/shakespeare_char/meta.json            (the tokenizer, dtype, counts)
-    batches = Batches(load_split("data/shakespeare_char", "train"), block_size=32, batch_size=16, seed=1337)
+    batches = CausalLMBatches(load_split("data/shakespeare_char", "train"), block_size=32, batch_size=16, seed=1337)
     x, y = batches.next()                           # (16, 32) int64 each; y is x shifted by one
 """
 import json
@@ -14,13 +14,10 @@ import numpy as np
 
 from .download import DownloadError, data_root, fetch
 from .tokenizers import BPETokenizer, CharTokenizer, Tokenizer, gpt2_tokenizer, tokenizer_from_dict
+from .errors import ConfigError, DataError  # noqa: F401
 
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
-
-
-class DataError(ValueError):
-    """Input data that cannot be used: missing, not UTF-8, too short."""
 
 
 def shakespeare(data_dir=None, download=True):
@@ -123,11 +120,18 @@ def load_split(data_dir, split):
     return np.memmap(path, dtype=meta["dtype"], mode="r")
 
 
-class Batches:
-    """Random windows of a token array: x = data[i : i+T], y = data[i+1 : i+T+1] for B random i.
+class CausalLMBatches:
+    """The batch source of causal language models: random windows of a token array,
+    x = data[i : i+T], y = data[i+1 : i+T+1] for B random i.
 
-    The generator is the batcher's own (seeded), so evaluation or dropout never shifts which
-    batches training sees, and its state goes into checkpoints for an exact resume.
+    A batch source is what the training loop draws from: ``next()`` returns the arguments of the
+    model's ``forward`` (here ``(x, y)``, so ``model(*batch) -> (logits, loss)``), and
+    ``get_state()`` / ``set_state()`` save and restore its generator, for an exact resume. Other
+    tasks (masked LM, sequence pairs) bring their own class with the same four members; it is built
+    as ``cls(tokens, block_size, batch_size, seed=...)``.
+
+    The generator is the source's own (seeded), so evaluation or dropout never shifts which
+    batches training sees.
     """
 
     def __init__(self, data, block_size, batch_size, seed=0):
@@ -135,7 +139,7 @@ class Batches:
             raise DataError(f"the data holds {len(data)} tokens, fewer than one block of {block_size} + 1 "
                             "(the targets are shifted by one): use more text or a smaller block_size")
         if batch_size < 1:
-            raise ValueError(f"Batches: batch_size must be >= 1, got {batch_size}")
+            raise ConfigError(f"CausalLMBatches: batch_size must be >= 1, got {batch_size}")
         self.data, self.block_size, self.batch_size = data, block_size, batch_size
         self.rng = np.random.Generator(np.random.PCG64(seed))
         self._offsets = np.arange(block_size + 1)

@@ -54,25 +54,6 @@ def init():
     return comm
 
 
-def rank():
-    comm = _STATE["comm"]
-    if comm is not None:
-        return comm.Get_rank()
-    for key in ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "PALS_RANKID"):
-        if key in os.environ:
-            return int(os.environ[key])
-    return 0
-
-
-def world_size():
-    comm = _STATE["comm"]
-    return comm.Get_size() if comm is not None else 1
-
-
-def is_main_process():
-    return rank() == 0
-
-
 def _synchronize(array):
     if backend.device_of(array) == "cuda":
         import cupy
@@ -102,3 +83,54 @@ def shard(tokens, rank_, world):
     """This rank's contiguous slice of a token array."""
     n = len(tokens) // world
     return tokens[rank_ * n:(rank_ + 1) * n]
+
+
+class Ranks:
+    """The processes of one run as the training loop sees them: this rank, how many there are, how
+    many share this node, and the few collectives the loop needs. ``Ranks.start(False)`` is a single
+    process, for which every collective is a no-op, so the loop has one code path."""
+
+    def __init__(self, comm=None):
+        self.comm = comm
+        self.rank = comm.Get_rank() if comm is not None else 0
+        self.world = comm.Get_size() if comm is not None else 1
+        # ranks on this node share its CPU cores (the MFU counts one CPU peak per node)
+        self.node = comm.Split_type(_mpi().COMM_TYPE_SHARED) if comm is not None else None
+        self.per_node = self.node.Get_size() if comm is not None else 1
+
+    @classmethod
+    def start(cls, distributed):
+        return cls(init() if distributed else None)
+
+    @property
+    def is_main(self):
+        return self.rank == 0
+
+    def shard(self, tokens):
+        return shard(tokens, self.rank, self.world) if self.comm is not None else tokens
+
+    def broadcast_parameters(self, optimizer):
+        if self.comm is not None:
+            broadcast_parameters(optimizer, self.comm)
+
+    def average_gradients(self, optimizer):
+        if self.comm is not None:
+            allreduce_gradients(optimizer, self.comm)
+
+    def gather(self, value):
+        """Every rank's `value` as a list on rank 0 (None elsewhere); a single process gets `value`."""
+        return self.comm.gather(value, root=0) if self.comm is not None else value
+
+    def first_on_node(self, fn):
+        """fn() on the first rank of each node while the others wait; every rank gets its result
+        (a timing of the node's peak must not share the cores with the same timing on another rank)."""
+        if self.comm is None:
+            return fn()
+        value = fn() if self.node.Get_rank() == 0 else None
+        return self.node.bcast(value, root=0)
+
+    def any(self, flag):
+        """True on every rank when `flag` is true on any rank (all ranks must call it together)."""
+        if self.comm is None:
+            return bool(flag)
+        return bool(self.comm.allreduce(int(bool(flag)), op=_mpi().MAX))

@@ -6,10 +6,7 @@ import shutil
 import sys
 import tempfile
 import urllib.request
-
-
-class DownloadError(RuntimeError):
-    pass
+from .errors import DownloadError  # noqa: F401
 
 
 def sha256_of(path):

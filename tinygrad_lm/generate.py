@@ -7,20 +7,21 @@ new token: its logits are the same as a full recompute (tests/test_generate.py).
 import numpy as np
 
 from . import backend
-from .gpt import cache_length
+from .errors import ConfigError
+from .nn.attention import cache_length
 from .tensor import no_grad
 
 
 def check_sampling(temperature=1.0, top_k=None, top_p=None, max_new_tokens=0):
     """Raise ValueError for a setting no sampler can use (checked before any token is produced)."""
     if max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+        raise ConfigError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
     if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
+        raise ConfigError(f"temperature must be >= 0, got {temperature}")
     if top_k is not None and top_k < 1:
-        raise ValueError(f"top_k must be >= 1, got {top_k}")
+        raise ConfigError(f"top_k must be >= 1, got {top_k}")
     if top_p is not None and not 0 < top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+        raise ConfigError(f"top_p must be in (0, 1], got {top_p}")
 
 
 def sample_next(logits, temperature=1.0, top_k=None, top_p=None, rng=None):
@@ -59,7 +60,9 @@ def sample_next(logits, temperature=1.0, top_k=None, top_p=None, rng=None):
 def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, seed=None, use_cache=True):
     """Continue token ids `idx` (B, T) by max_new_tokens; returns a NumPy array (B, T + new).
 
-    The context is cropped to the model's block_size. `seed` makes sampling repeatable.
+    Any model family whose forward maps (B, T) ids to (logits (B, T, V), loss) works; one with
+    ``new_kv_caches()`` (GPT) also gets the KV cache. The context is cropped to the model's
+    block_size. `seed` makes sampling repeatable.
     """
     check_sampling(temperature, top_k, top_p, max_new_tokens)
     was_training = model.training
@@ -72,6 +75,7 @@ def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None
             raise ValueError(f"generate needs at least one prompt of at least one token, shape (batch, time); "
                              f"got shape {idx.shape}")
         block = model.config.block_size
+        use_cache = use_cache and hasattr(model, "new_kv_caches")    # a family without a cache recomputes
         rng = np.random.default_rng(seed)
         caches = None
         out = idx
@@ -81,7 +85,8 @@ def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None
             else:
                 caches = model.new_kv_caches() if use_cache else None
                 step_input = out[:, -block:]                  # (re)start from the cropped context
-            logits, _ = model(backend.to_device(step_input, model.device), kv_caches=caches, last_only=True)
+            step_input = backend.to_device(step_input, model.device)
+            logits, _ = model(step_input, kv_caches=caches, last_only=True) if use_cache else model(step_input)
             last = backend.to_numpy(logits.data[:, -1, :])
             nxt = sample_next(last, temperature, top_k, top_p, rng)
             out = np.concatenate([out, nxt[:, None].astype(np.int64)], axis=1)

@@ -1,4 +1,5 @@
-"""GPT-2 checkpoints in the Hugging Face layout: load them into our GPT, export ours back.
+"""GPT-2 checkpoints in the Hugging Face layout, as plain arrays: ``GPT.from_pretrained`` and
+``GPT.save_pretrained`` (models/gpt.py) build on these.
 
 A GPT-2 directory holds ``config.json`` and ``model.safetensors``. GPT-2 stores its projections
 as "Conv1D" layers, whose weight is (in, out), the transpose of our Linear's (out, in): those four
@@ -11,37 +12,37 @@ import pathlib
 import numpy as np
 
 from .download import DownloadError, data_root, fetch
-from .gpt import GPT, GPTConfig
 from .safetensors import load_file, save_file
+from .errors import PretrainedError  # noqa: F401
 
 CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 HUB_URL = "https://huggingface.co/{name}/resolve/main/{file}"
 HUB_SIZES = ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl")
 
 
-class PretrainedError(ValueError):
-    pass
-
-
-def config_from_hf(cfg):
+def gpt2_config_kwargs(cfg):
+    """The GPTConfig.gpt2(...) arguments that a Hugging Face GPT-2 config.json describes."""
     if cfg.get("model_type", "gpt2") != "gpt2":
         raise PretrainedError(f"config.json describes a {cfg.get('model_type')!r} model, not GPT-2")
     activation = cfg.get("activation_function", "gelu_new")
-    return GPTConfig.gpt2(vocab_size=cfg["vocab_size"], block_size=cfg.get("n_positions", cfg.get("n_ctx", 1024)),
-                          n_layer=cfg["n_layer"], n_head=cfg["n_head"], n_embd=cfg["n_embd"],
-                          activation="gelu" if activation == "gelu" else "gelu_tanh",
-                          layer_norm_eps=cfg.get("layer_norm_epsilon", 1e-5))
+    return dict(vocab_size=cfg["vocab_size"], block_size=cfg.get("n_positions", cfg.get("n_ctx", 1024)),
+                n_layer=cfg["n_layer"], n_head=cfg["n_head"], n_embd=cfg["n_embd"],
+                activation="gelu" if activation == "gelu" else "gelu_tanh",
+                layer_norm_eps=cfg.get("layer_norm_epsilon", 1e-5))
 
 
-def load_gpt2(path, dtype=np.float32):
-    """Our GPT with the weights of a Hugging Face GPT-2 directory (any size)."""
+def read_gpt2(path):
+    """-> (GPTConfig.gpt2 arguments, state_dict with our key names) of a Hugging Face GPT-2 folder."""
     path = pathlib.Path(path)
     config_path, weights_path = path / "config.json", path / "model.safetensors"
     for p in (config_path, weights_path):
         if not p.exists():
             raise PretrainedError(f"{p} not found: a GPT-2 directory needs config.json and model.safetensors "
                                   "(download_gpt2() fetches them, or copy them from a machine that has them)")
-    config = config_from_hf(json.loads(config_path.read_text()))
+    try:
+        kwargs = gpt2_config_kwargs(json.loads(config_path.read_text()))
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise PretrainedError(f"{config_path} is not a GPT-2 config.json ({type(e).__name__}: {e})") from None
     tensors, _ = load_file(weights_path)
     state = {}
     for name, array in tensors.items():
@@ -50,24 +51,18 @@ def load_gpt2(path, dtype=np.float32):
         key = name if name.startswith(("transformer.", "lm_head.")) else "transformer." + name
         state[key] = array.T if key.endswith(CONV1D) else array
     state.setdefault("lm_head.weight", state.get("transformer.wte.weight"))
-    model = GPT(config)
-    model.load_state_dict(state)
-    return model.to(dtype=dtype)
+    return kwargs, state
 
 
-def export_gpt2(model, out_dir):
-    """Write our GPT-2-architecture model as a Hugging Face directory that transformers loads."""
-    c = model.config
-    if not (c.attention == "batched" and c.tie_weights and c.pos_encoding == "learned" and c.bias
-            and c.activation in ("gelu_tanh", "gelu") and c.attn_scale == "head" and not c.lm_head_bias):
-        raise PretrainedError("only GPT-2-architecture models can be exported (GPTConfig.gpt2(...))")
+def write_gpt2(c, state, out_dir):
+    """Write a GPT-2 config `c` (a GPTConfig) and its state_dict (NumPy arrays) as a Hugging Face folder."""
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tensors = {}
-    for name, t in model.state_dict().items():
+    for name, array in state.items():
         if name == "lm_head.weight":
             continue                                   # tied to transformer.wte.weight
-        array = t.numpy().astype(np.float32)
+        array = array.astype(np.float32)
         tensors[name] = np.ascontiguousarray(array.T) if name.endswith(CONV1D) else array
     save_file(tensors, out / "model.safetensors", metadata={"format": "pt"})
     config = {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "vocab_size": c.vocab_size,
@@ -97,51 +92,11 @@ def download_gpt2(name="gpt2", directory=None):
     return folder
 
 
-def _resolve_model_dir(model):
+def resolve_model_dir(model):
+    """A GPT-2 folder given by path, or by size name (downloaded once when online)."""
     path = pathlib.Path(model)
     if path.exists():
         return path
     if model in HUB_SIZES:
         return download_gpt2(model)
     raise PretrainedError(f"--model {model!r}: no such directory (or use one of {HUB_SIZES} to download)")
-
-
-def _gpt2_tokenizer(args):
-    # --data-dir/gpt2 when given, else $TINYGRAD_LM_DATA/gpt2 (or ./data/gpt2), downloaded if missing
-    from .data import make_tokenizer
-    return make_tokenizer("gpt2", "", getattr(args, "data_dir", None))
-
-
-def generate_cli(args):
-    """The tutorial's text-generation demo, with the weights running in our own code."""
-    model = load_gpt2(_resolve_model_dir(args.model)).to(args.device)
-    tok = _gpt2_tokenizer(args)
-    prompt = tok.encode(args.prompt)
-    ids = model.generate([prompt] * args.num_return_sequences, args.max_new_tokens,
-                         temperature=0.0 if args.greedy else args.temperature, top_k=None if args.greedy else args.top_k,
-                         top_p=args.top_p, seed=args.seed, use_cache=not args.no_cache)
-    for i, row in enumerate(ids):
-        print(f"[{i}] {tok.decode(row.tolist())}")
-    return ids
-
-
-def attention_cli(args):
-    from .viz import plot_attention
-    path = pathlib.Path(args.model)
-    if path.is_dir():
-        model, tok = load_gpt2(path), _gpt2_tokenizer(args)
-    else:
-        from .checkpoint import load_model
-        model, tok, _ = load_model(path)
-    ids = tok.encode(args.prompt)[: model.config.block_size]
-    maps = model.attention_maps(np.array([ids]))[:, 0]           # (layer, head, T, T)
-    out = pathlib.Path(args.out)
-    np.save(out.with_suffix(".npy"), maps)
-    plot_attention(maps, [tok.decode([i]) for i in ids], out)
-    print(f"attention maps: {out} (raw array {out.with_suffix('.npy')}, shape {maps.shape})")
-
-
-def export_cli(args):
-    from .checkpoint import load_model
-    model, _, _ = load_model(args.checkpoint)
-    print(f"exported to {export_gpt2(model, args.out)}")

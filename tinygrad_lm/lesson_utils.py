@@ -1,6 +1,11 @@
 """Small helpers shared by the lessons: quick mode, where figures go, and the corpus."""
 import os
 import pathlib
+import sys
+
+from .data import shakespeare
+from .errors import DataError, DownloadError, TokenizerFileError
+from .tokenizers import gpt2_tokenizer
 
 QUICK = os.environ.get("TINYGRAD_LM_QUICK", "0") not in ("", "0")
 
@@ -23,8 +28,6 @@ def figure_path(name):
 
 def pyplot():
     """matplotlib.pyplot, drawing to files (Agg) unless we run inside a Jupyter kernel."""
-    import sys
-
     import matplotlib
     if "ipykernel" not in sys.modules:
         matplotlib.use("Agg")
@@ -35,7 +38,6 @@ def pyplot():
 def shakespeare_text(limit=None):
     """Tiny Shakespeare when it can be found (or downloaded, outside quick mode), else a small
     built-in excerpt. Quick mode (CI) never touches the network."""
-    from .data import DataError, shakespeare
     try:
         text = shakespeare(download=not QUICK).read_text(encoding="utf-8")
     except DataError:
@@ -45,8 +47,6 @@ def shakespeare_text(limit=None):
 
 
 def gpt2_tokenizer_or_none():
-    from .tokenizers import TokenizerFileError, gpt2_tokenizer
-    from .download import DownloadError
     try:
         return gpt2_tokenizer(download=not QUICK)
     except (TokenizerFileError, DownloadError) as e:

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from . import backend
+from .errors import ConfigError
 
 
 class _FlatGroup:
@@ -287,7 +288,7 @@ class WarmupCosineLR:
 
     def __init__(self, max_lr, min_lr, warmup_iters, decay_iters):
         if decay_iters < warmup_iters:
-            raise ValueError(f"decay_iters ({decay_iters}) must be >= warmup_iters ({warmup_iters})")
+            raise ConfigError(f"decay_iters ({decay_iters}) must be >= warmup_iters ({warmup_iters})")
         self.max_lr, self.min_lr, self.warmup_iters, self.decay_iters = max_lr, min_lr, warmup_iters, decay_iters
 
     def __call__(self, step):

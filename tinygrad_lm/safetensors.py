@@ -15,6 +15,7 @@ import pathlib
 import tempfile
 
 import numpy as np
+from .errors import SafetensorsError  # noqa: F401
 
 DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": None, "I64": np.int64,
           "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8, "U16": np.uint16,
@@ -22,10 +23,6 @@ DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": None,
 ITEMSIZE = {"BF16": 2, **{k: np.dtype(v).itemsize for k, v in DTYPES.items() if v is not None}}
 NAMES = {np.dtype(v): k for k, v in DTYPES.items() if v is not None}
 MAX_HEADER = 100 * 2 ** 20
-
-
-class SafetensorsError(ValueError):
-    pass
 
 
 def parse_header(buffer, source="safetensors data"):

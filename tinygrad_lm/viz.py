@@ -39,37 +39,13 @@ def _finish(fig, axes, path):
 
 
 def plot_sweep(results, name, path):
-    """results: {value: evals list} from sweep(); val perplexity curves on one figure."""
+    """results: {value: evals list} from train.sweep(); val perplexity curves on one figure."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for value, evals in results.items():
         ax.plot([e["step"] for e in evals], [math.exp(min(e["val"], 50)) for e in evals], "o-", label=f"{name}={value}")
     ax.set(xlabel="step", ylabel="val perplexity", title=f"sweep over {name}", yscale="log")
     return _finish(fig, (ax,), path)
-
-
-def sweep(name, values, model_config, train_config, data_dir, path=None, log=print):
-    """The tutorial's homework: train once per value of one hyperparameter (a GPTConfig or
-    TrainConfig field), and plot the val perplexity curves together. Returns {value: evals}."""
-    import dataclasses
-    import pathlib
-
-    from .train import train
-    results = {}
-    for value in values:
-        mc, tc = model_config, train_config
-        if hasattr(mc, name):
-            mc = dataclasses.replace(mc, **{name: value})
-        elif hasattr(tc, name):
-            tc = dataclasses.replace(tc, **{name: value})
-        else:
-            raise ValueError(f"sweep: {name!r} is neither a GPTConfig nor a TrainConfig field")
-        tc = dataclasses.replace(tc, out_dir=str(pathlib.Path(train_config.out_dir) / f"{name}={value}"))
-        log(f"--- {name} = {value}")
-        results[value] = train(mc, tc, data_dir, log=log)["evals"]
-    if path is not None:
-        plot_sweep(results, name, path)
-    return results
 
 
 def plot_attention(maps, tokens, path, max_layers=None, max_heads=None):

@@ -6,16 +6,16 @@
 - ``CausalSelfAttention``: GPT-2's way, one Linear producing q, k and v for all heads at once
   ("c_attn"), heads as a batch dimension, one fused attention op. Faster.
 
-With copied weights both give the same outputs and gradients (tests/test_attention.py).
+With copied weights both give the same outputs and gradients (tests/test_layers.py).
 Either can keep its attention weights for plotting: set ``store_weights = True`` and read
 ``attention_weights`` (batch, heads, T, T) after a forward.
 """
 import numpy as np
 
-from ..ops import cat
+from ..tensor import cat, stack
 from . import functional as F
 from .layers import Dropout, Linear
-from .module import Module
+from .module import Module, ModuleList
 
 
 class KVCache:
@@ -34,6 +34,12 @@ class KVCache:
             k, v = cat([self.k, k], dim=-2), cat([self.v, v], dim=-2)
         self.k, self.v = k.detach(), v.detach()
         return k, v
+
+
+def cache_length(layer_cache):
+    """Positions held by one layer's cache (per-head attention keeps one KVCache per head, all of
+    the same length)."""
+    return (layer_cache[0] if isinstance(layer_cache, list) else layer_cache).length
 
 
 def attend_packed(qkv, n_head, scale, dropout_p=0.0, rotary=None, kv_cache=None, store_weights=False,
@@ -104,8 +110,8 @@ class MultiHeadAttention(Module):
                  scale=None, rotary=None, batched=True):
         super().__init__()
         head_size = n_embd // n_head
-        self.heads = _module_list([Head(n_embd, head_size, block_size, dropout, qkv_bias, scale, rotary)
-                                   for _ in range(n_head)])
+        self.heads = ModuleList([Head(n_embd, head_size, block_size, dropout, qkv_bias, scale, rotary)
+                                 for _ in range(n_head)])
         self.c_proj = Linear(n_embd, n_embd, bias=proj_bias)
         self.dropout = Dropout(dropout)
         self.batched = batched
@@ -124,7 +130,6 @@ class MultiHeadAttention(Module):
     def attention_weights(self):
         if self._weights is not None:
             return self._weights
-        from ..ops import stack
         return stack([h.attention_weights for h in self.heads], dim=1)
 
     def forward_per_head(self, x, kv_caches=None):
@@ -147,11 +152,6 @@ class MultiHeadAttention(Module):
 
     def new_cache(self):
         return [KVCache() for _ in self.heads]
-
-
-def _module_list(modules):
-    from .module import ModuleList
-    return ModuleList(modules)
 
 
 class CausalSelfAttention(Module):

@@ -8,9 +8,10 @@ import math
 
 from .. import backend
 from ..ops import (CrossEntropy, Linear as LinearOp, Dropout, Embedding, GELUErf, GELUTanh, LayerNorm, LogSoftmax,
-                   PackedCausalAttention, ReLU, ScaledDotProductAttention, Softmax, raw)
+                   PackedCausalAttention, ReLU, ScaledDotProductAttention, Softmax, causal_mask)
+from ..ops import checks        # checks.check_indices: cross_entropy's argument `check_indices` hides the name
 from ..ops.unary import SQRT_2_OVER_PI
-from ..tensor import Tensor
+from ..tensor import Tensor, raw
 
 
 # ------------------------------------------------------------------ activations
@@ -159,13 +160,6 @@ def _check_attention_shapes(q, k, v):
                          f"{v.shape} must be (..., T, D), (..., S, D) and (..., S, Dv)")
 
 
-def causal_mask(T, S=None, device="cpu"):
-    """A (T, S) boolean array, True where a query position would see the future (j > i)."""
-    S = T if S is None else S
-    xp = backend.get_array_module(device)
-    return xp.triu(xp.ones((T, S), dtype=bool), k=S - T + 1)
-
-
 def scaled_dot_product_attention_composite(query, key, value, is_causal=False, scale=None, dropout_p=0.0,
                                            return_weights=False, attn_mask=None):
     """The same attention from primitive ops: matmul, scale, masked_fill, softmax, dropout, matmul.
@@ -176,7 +170,8 @@ def scaled_dot_product_attention_composite(query, key, value, is_causal=False, s
     if attn_mask is not None:
         scores = scores.masked_fill(~raw(attn_mask, query.device), -math.inf)
     if is_causal:
-        scores = scores.masked_fill(causal_mask(query.shape[-2], key.shape[-2], query.device), -math.inf)
+        future = causal_mask(backend.get_array_module(query.device), query.shape[-2], key.shape[-2])
+        scores = scores.masked_fill(future, -math.inf)
     weights = scores.softmax(dim=-1)
     out = dropout(weights, dropout_p, training=dropout_p > 0) @ value
     return (out, weights.detach()) if return_weights else out
@@ -208,8 +203,7 @@ def cross_entropy_composite(input, target, ignore_index=-100):
     xp = backend.get_array_module(logits.device)
     counted = targets != ignore_index
     safe = xp.where(counted, targets, 0)
-    from ..ops import check_indices
-    check_indices(xp, safe, logits.shape[-1], "cross_entropy targets")
+    checks.check_indices(xp, safe, logits.shape[-1], "cross_entropy targets")
     picked = log_softmax(logits, dim=-1)[xp.arange(logits.shape[0]), safe]
     weights = Tensor._from_array(counted.astype(logits.dtype) / max(int(counted.sum()), 1), logits.device)
     return -(picked * weights).sum()

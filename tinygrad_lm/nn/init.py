@@ -2,8 +2,7 @@
 (tinygrad_lm.random), so a seed gives the same model on every device."""
 import math
 
-
-from .. import random
+from .. import backend, random
 
 
 def uniform_(p, low, high):
@@ -27,7 +26,6 @@ def ones_(p):
 
 
 def _put(p, host_values):
-    from .. import backend
     return backend.to_device(host_values.astype(p.dtype), p.device)
 
 
@@ -41,21 +39,20 @@ def linear_default_(weight, bias=None):
 
 
 def gpt2_init_(model, n_layer, std=0.02):
-    """GPT-2's initialisation: every Linear and Embedding weight ~ N(0, 0.02), biases 0, LayerNorm
-    at (1, 0); the projections that write into the residual stream (names ending in c_proj.weight)
-    get std 0.02 / sqrt(2 n_layer), so the residual's variance does not grow with depth."""
-    from .layers import Embedding, LayerNorm, Linear
-    for name, m in model.named_modules():
-        if isinstance(m, Linear):
-            scale = 1 / math.sqrt(2 * n_layer) if name.endswith("c_proj") else 1.0
-            normal_(m.weight, 0.0, std * scale)
-            if m.bias is not None:
-                zeros_(m.bias)
-        elif isinstance(m, Embedding):
-            normal_(m.weight, 0.0, std)
-        elif isinstance(m, LayerNorm):
-            ones_(m.weight)
-            if m.bias is not None:
-                zeros_(m.bias)
+    """GPT-2's initialisation: every weight matrix (Linear and Embedding) ~ N(0, 0.02), every bias 0,
+    every weight vector (a LayerNorm's gain) 1; the projections that write into the residual stream
+    (names ending in c_proj.weight) get std 0.02 / sqrt(2 n_layer), so the residual's variance does
+    not grow with depth.
 
-
+    The rule goes by parameter name and shape, not by layer class, so this module needs no import
+    of layers.py (which imports it). Parameters are visited in registration order, the order in
+    which the random values are drawn; a tied weight is drawn again under each of its names.
+    """
+    for name, p in model.named_parameters(remove_duplicate=False):
+        if name == "bias" or name.endswith(".bias"):
+            zeros_(p)
+        elif p.ndim == 1:
+            ones_(p)
+        else:
+            scale = 1 / math.sqrt(2 * n_layer) if name.endswith("c_proj.weight") else 1.0
+            normal_(p, 0.0, std * scale)

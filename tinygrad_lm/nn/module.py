@@ -15,13 +15,6 @@ class Parameter(Tensor):
     def __init__(self, data, requires_grad=True):
         super().__init__(data, requires_grad=requires_grad)
 
-    @classmethod
-    def wrap(cls, array, device):
-        p = cls.__new__(cls)
-        p.data, p.device, p.requires_grad = array, device, True
-        p.grad, p._ctx, p._retain_grad, p.name = None, None, False, None
-        return p
-
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
 

@@ -10,8 +10,7 @@ import math
 
 import numpy as np
 
-from ..ops import cat
-from ..tensor import Tensor
+from ..tensor import Tensor, cat
 from . import functional as F
 from .layers import Embedding
 from .module import Module

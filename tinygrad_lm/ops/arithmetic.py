@@ -3,7 +3,7 @@
 Broadcasting copies an input along new or size-1 axes in the forward pass, so in the backward
 pass each copy's gradient must be added back together: ``unbroadcast`` does that sum.
 """
-from ..tensor import Function
+from ..function import Function
 
 
 def unbroadcast(grad, shape):

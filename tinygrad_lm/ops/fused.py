@@ -4,8 +4,9 @@ Each has a twin built from primitive ops in ``nn/functional.py`` (``*_composite`
 fused == composite == finite differences. Fused ops are faster and keep fewer arrays alive,
 because the backward needs only a few named intermediates instead of every step's output.
 """
-from ..tensor import Function
-from .nn import check_indices
+from .. import random
+from ..function import Function
+from .checks import check_indices
 
 
 class CrossEntropy(Function):
@@ -87,16 +88,21 @@ def row_sum(xp, a):
     return (a.reshape(-1, C) @ xp.ones(C, dtype=a.dtype)).reshape(*a.shape[:-1], 1)
 
 
+def causal_mask(xp, T, S):
+    """A (T, S) boolean array, True where query i would see the future: key j > i + S - T (the T
+    queries are the last T of the S positions, as when generating with a cache)."""
+    return xp.triu(xp.ones((T, S), dtype=bool), k=S - T + 1)
+
+
 _CAUSAL_BIAS = {}
 
 
 def causal_bias(xp, T, S, dtype):
-    """A (T, S) array: 0 where query i may see key j (j <= i + S - T), -inf in the future. Cached."""
+    """A (T, S) array: 0 where query i may see key j, -inf in the future (see causal_mask). Cached."""
     key = (xp.__name__, T, S, str(dtype))
     bias = _CAUSAL_BIAS.get(key)
     if bias is None:
-        future = xp.triu(xp.ones((T, S), dtype=bool), k=S - T + 1)
-        bias = _CAUSAL_BIAS[key] = xp.where(future, xp.asarray(-float("inf"), dtype=dtype),
+        bias = _CAUSAL_BIAS[key] = xp.where(causal_mask(xp, T, S), xp.asarray(-float("inf"), dtype=dtype),
                                             xp.asarray(0, dtype=dtype))
     return bias
 
@@ -170,7 +176,6 @@ class ScaledDotProductAttention(Function):
         p /= row_sum(xp, p)
         self.p = p
         if dropout_p > 0:
-            from .. import random
             keep = random.uniform(p.shape, device=self.device, dtype=p.dtype) >= dropout_p
             self.keep_scale = keep.astype(p.dtype) / (1 - dropout_p)
             p_drop = p * self.keep_scale

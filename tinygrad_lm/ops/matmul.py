@@ -1,5 +1,5 @@
 """Matrix product with batch dimensions that broadcast: (..., n, k) @ (..., k, m) -> (..., n, m)."""
-from ..tensor import Function
+from ..function import Function
 from .arithmetic import unbroadcast
 
 

@@ -1,22 +1,8 @@
 """Ops that neural networks add to the array basics: embedding lookup and dropout."""
 from .. import random
-from ..tensor import Function
+from ..function import Function
+from .checks import check_indices
 from .shape import scatter_add
-
-
-def check_indices(xp, indices, size, what):
-    """Raise a clear error for an index outside [0, size).
-
-    NumPy raises on its own; CuPy silently wraps around (index -1 and index size both read a
-    valid row), so we check on every device.
-    """
-    if indices.size == 0:
-        return
-    low, high = int(indices.min()), int(indices.max())
-    if low < 0 or high >= size:
-        bad = low if low < 0 else high
-        raise IndexError(f"{what}: index {bad} is out of range for size {size} "
-                         f"(valid indices are 0..{size - 1})")
 
 
 class Embedding(Function):

@@ -3,18 +3,7 @@
 A reduction's backward sends the upstream gradient back to every element that was reduced; the
 helper ``expand_back`` re-inserts the reduced axes so the gradient broadcasts to the input shape.
 """
-from ..tensor import Function
-
-
-def normalize_axes(axis, ndim):
-    """None -> every axis; an int or tuple -> a sorted tuple of non-negative axes."""
-    if axis is None:
-        return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    for a in axes:
-        if not -ndim <= a < max(ndim, 1):
-            raise IndexError(f"dimension {a} is out of range for a tensor with {ndim} dimensions")
-    return tuple(sorted(a % max(ndim, 1) for a in axes))
+from ..function import Function
 
 
 def expand_back(xp, grad, in_shape, axes, keepdims):

@@ -1,7 +1,7 @@
 """Ops that move or select elements without arithmetic: reshape, permute, getitem, concatenate,
 masked_fill, where. Their backward puts each gradient element back where its value came from.
 """
-from ..tensor import Function
+from ..function import Function
 from .arithmetic import unbroadcast
 
 

@@ -1,5 +1,5 @@
 """softmax and log_softmax over one axis, stable for large inputs and for -inf (masked) entries."""
-from ..tensor import Function
+from ..function import Function
 
 
 class Softmax(Function):

@@ -5,7 +5,9 @@ keeps the output, not the input.
 """
 import math
 
-from ..tensor import Function
+import numpy as np
+
+from ..function import Function
 
 
 class Exp(Function):
@@ -143,7 +145,6 @@ def erf(xp, x):
         from scipy.special import erf as scipy_erf   # fast when SciPy happens to be installed
         return scipy_erf(x).astype(x.dtype, copy=False)
     except ImportError:
-        import numpy as np
         return xp.asarray(np.frompyfunc(math.erf, 1, 1)(x).astype(x.dtype))
 
 

@@ -1,14 +1,7 @@
 """The small interface every tokenizer shares."""
 import json
 import pathlib
-
-
-class TokenizerFileError(ValueError):
-    """A tokenizer file that is missing, truncated, corrupt or of another kind."""
-
-
-class EncodeError(ValueError):
-    """Text a tokenizer will not encode: a character outside its vocabulary, a special token not allowed."""
+from ..errors import EncodeError, TokenizerFileError  # noqa: F401  (raised here, defined with the others)
 
 
 class Tokenizer:
@@ -16,6 +9,11 @@ class Tokenizer:
     vocab_size; save(path) / Tokenizer.load(path) in a readable JSON file."""
 
     kind = "base"
+    TYPES = {}                # kind -> class, filled as each subclass is defined (for load / from_dict)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        Tokenizer.TYPES[cls.kind] = cls
 
     def encode(self, text):
         raise NotImplementedError
@@ -48,7 +46,6 @@ class Tokenizer:
     @staticmethod
     def load(path):
         """Load any tokenizer saved with save(); the file says which kind it is."""
-        from . import TOKENIZER_TYPES
         path = pathlib.Path(path)
         try:
             d = json.loads(path.read_text(encoding="utf-8"))
@@ -56,12 +53,11 @@ class Tokenizer:
             raise TokenizerFileError(f"tokenizer file {path} does not exist") from None
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise TokenizerFileError(f"tokenizer file {path} is corrupt or truncated: {e}") from None
-        return tokenizer_from_dict(d, source=str(path), types=TOKENIZER_TYPES)
+        return tokenizer_from_dict(d, source=str(path))
 
 
-def tokenizer_from_dict(d, source="tokenizer data", types=None):
-    if types is None:
-        from . import TOKENIZER_TYPES as types
+def tokenizer_from_dict(d, source="tokenizer data"):
+    types = Tokenizer.TYPES
     if not isinstance(d, dict) or d.get("type") not in types:
         kind = d.get("type") if isinstance(d, dict) else type(d).__name__
         raise TokenizerFileError(f"{source}: unknown tokenizer type {kind!r}; expected one of {sorted(types)}")

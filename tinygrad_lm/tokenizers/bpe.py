@@ -14,11 +14,13 @@ Training tie-break (documented, deterministic): among pairs with the same highes
 """
 import collections
 import heapq
+import os
 import re
 
 import regex
 
 from .base import EncodeError, Tokenizer
+from .gpt2 import gpt2_files, read_gpt2_files
 
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 GPT4_PATTERN = (r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]++[\r\n]*"""
@@ -189,7 +191,6 @@ class BPETokenizer(Tokenizer):
     @classmethod
     def from_gpt2_files(cls, encoder_json, vocab_bpe):
         """GPT-2's tokenizer from its two files (see tokenizers/gpt2.py for finding them)."""
-        from .gpt2 import read_gpt2_files
         byte_ids, merges, specials = read_gpt2_files(encoder_json, vocab_bpe)
         return cls(merges, "gpt2", specials, byte_ids)
 
@@ -302,3 +303,8 @@ class BPETokenizer(Tokenizer):
         if not isinstance(specials, dict):
             raise ValueError("'special_tokens' must be an object")
         return cls(merges, d["pattern"], specials, d.get("byte_ids"))
+
+
+def gpt2_tokenizer(directory=None, download=True):
+    """GPT-2's tokenizer as a BPETokenizer (ids identical to tiktoken's "gpt2" encoding)."""
+    return BPETokenizer.from_gpt2_files(*gpt2_files(directory or os.environ.get("TINYGRAD_LM_GPT2_DIR"), download))

@@ -82,9 +82,3 @@ def gpt2_files(directory=None, download=True):
                                      "there (or set TINYGRAD_LM_DATA to a folder holding gpt2/)")
         paths[name] = path
     return paths["encoder.json"], paths["vocab.bpe"]
-
-
-def gpt2_tokenizer(directory=None, download=True):
-    """GPT-2's tokenizer as a BPETokenizer (ids identical to tiktoken's "gpt2" encoding)."""
-    from .bpe import BPETokenizer
-    return BPETokenizer.from_gpt2_files(*gpt2_files(directory or os.environ.get("TINYGRAD_LM_GPT2_DIR"), download))

@@ -10,18 +10,23 @@ One ``GPTConfig`` expresses both models this project cares about:
 - ``GPTConfig.gpt2(...)``: GPT-2 (fused qkv with bias, tanh GELU, tied head, GPT-2 init), with
   state_dict keys named as GPT-2/nanoGPT (``transformer.h.0.attn.c_attn.weight``...).
 """
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
-from . import backend
-from . import nn
-from .nn import functional as F
-from .tensor import Tensor
+from .. import backend, hf
+from .. import nn
+from ..errors import ConfigError, PretrainedError
+from ..generate import generate
+from ..nn import functional as F
+from ..nn.attention import cache_length
+from ..ops.checks import check_indices
+from ..tensor import Tensor, no_grad
+from .base import ModelConfig
 
 
 @dataclass
-class GPTConfig:
+class GPTConfig(ModelConfig):
     vocab_size: int = 50304
     block_size: int = 1024
     n_layer: int = 12
@@ -42,11 +47,8 @@ class GPTConfig:
     layer_norm_eps: float = 1e-5
     fused: bool = True              # fused attention op (False: the composite of primitives)
 
-    def __post_init__(self):
-        self.validate()
-
     def validate(self):
-        """Raise ValueError naming every setting that is out of range (also after fields were assigned)."""
+        """Raise ConfigError naming every setting that is out of range (also after fields were assigned)."""
         problems = []
         if self.n_embd % self.n_head:
             problems.append(f"n_embd={self.n_embd} must be divisible by n_head={self.n_head}")
@@ -60,7 +62,7 @@ class GPTConfig:
         if not 0 <= self.dropout < 1:
             problems.append(f"dropout={self.dropout} must be in [0, 1)")
         if problems:
-            raise ValueError("GPTConfig: " + "; ".join(problems))
+            raise ConfigError("GPTConfig: " + "; ".join(problems))
 
     @classmethod
     def seed_mini(cls, vocab_size=65, block_size=32, n_layer=4, n_head=4, n_embd=64, dropout=0.0, **kw):
@@ -80,16 +82,6 @@ class GPTConfig:
         return cls(vocab_size=vocab_size, block_size=block_size, n_layer=n_layer, n_head=n_head,
                    n_embd=n_embd, dropout=dropout, bias=bias, **fields)
 
-    def to_dict(self):
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"GPTConfig: unknown fields {sorted(unknown)}")
-        return cls(**d)
 
 
 class MLP(nn.Module):
@@ -152,11 +144,6 @@ class Transformer(nn.Module):
         self.ln_f = nn.LayerNorm(c.n_embd, eps=c.layer_norm_eps, bias=c.bias)
 
 
-def cache_length(layer_cache):
-    # per-head attention keeps one cache per head; they all have the same length
-    return (layer_cache[0] if isinstance(layer_cache, list) else layer_cache).length
-
-
 class GPT(nn.Module):
     def __init__(self, config):
         super().__init__()
@@ -211,12 +198,8 @@ class GPT(nn.Module):
             raise TypeError(f"GPT: {what} must hold integer token ids, got dtype {data.dtype}")
         if data.ndim != 2:
             raise ValueError(f"GPT: {what} must have shape (batch, time), got {tuple(data.shape)}")
-        if data.size:
-            low, high = int(data.min()), int(data.max())
-            if (low < 0 and low != ignore) or high >= self.config.vocab_size:
-                bad = high if high >= self.config.vocab_size else low
-                raise IndexError(f"GPT: {what} holds token id {bad}, outside the vocabulary "
-                                 f"0..{self.config.vocab_size - 1} (vocab_size={self.config.vocab_size})")
+        check_indices(np, data, self.config.vocab_size, f"GPT: {what} (token ids, vocab_size="
+                      f"{self.config.vocab_size})", ignore=ignore)
         return backend.to_device(data, self.device)
 
     @property
@@ -239,7 +222,6 @@ class GPT(nn.Module):
 
     def attention_maps(self, idx):
         """Attention weights of every layer for a prompt: a NumPy array (n_layer, B, n_head, T, T)."""
-        from .tensor import no_grad
         attns = [b.attn for b in self.transformer.h]
         for a in attns:
             a.store_weights = True
@@ -251,14 +233,24 @@ class GPT(nn.Module):
             for a in attns:
                 a.store_weights = False
 
-    # generation lives in generate.py; attached here so it reads as model.generate(...)
+    # generation lives in generate.py; a method too, so it reads as model.generate(...)
     def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, seed=None,
                  use_cache=True):
-        from .generate import generate
         return generate(self, idx, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
                         seed=seed, use_cache=use_cache)
 
     @classmethod
     def from_pretrained(cls, path, dtype=np.float32):
-        from .hf import load_gpt2
-        return load_gpt2(path, dtype=dtype)
+        """GPT-2 of any size from a Hugging Face folder (config.json + model.safetensors)."""
+        kwargs, state = hf.read_gpt2(path)
+        model = cls(GPTConfig.gpt2(**kwargs))
+        model.load_state_dict(state)
+        return model.to(dtype=dtype)
+
+    def save_pretrained(self, out_dir):
+        """Write this GPT-2-architecture model as a Hugging Face folder that transformers loads."""
+        c = self.config
+        if not (c.attention == "batched" and c.tie_weights and c.pos_encoding == "learned" and c.bias
+                and c.activation in ("gelu_tanh", "gelu") and c.attn_scale == "head" and not c.lm_head_bias):
+            raise PretrainedError("only GPT-2-architecture models can be exported (GPTConfig.gpt2(...))")
+        return hf.write_gpt2(c, {name: t.numpy() for name, t in self.state_dict().items()}, out_dir)

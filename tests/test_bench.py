@@ -1,0 +1,46 @@
+"""bench.py: each engine in its own process, and the report names the BLAS and its settings."""
+import importlib.util
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+from tinygrad_lm.bench import OURS, _run_worker, run_bench
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+
+
+def test_bigram_runs_alone_in_worker_processes():
+    lines = []
+    result = run_bench("bigram", steps=2, warmup=1, rounds=2, compare_torch=True, print_fn=lines.append)
+    text = "\n".join(lines)
+    assert "BLAS        : NumPy" in text and "OPENBLAS_CORETYPE" in text and "no torch reference" in text
+    assert "tinygrad_lm :" in text and "peak RSS" in text and "PyTorch" not in result["rss"]
+    pids = result["pids"][OURS]
+    assert len(pids) == 2 and len(set(pids)) == 2 and os.getpid() not in pids     # a fresh process per round
+    assert result["ours_ms"] > 0 and "ratio" not in result and not result["torch_loaded_in_ours"]
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
+def test_engines_run_in_separate_processes():
+    lines = []
+    result = run_bench("atpesc", steps=2, warmup=1, rounds=1, print_fn=lines.append)
+    text = "\n".join(lines)
+    assert "BLAS" in text and "OPENBLAS_CORETYPE" in text and "PyTorch     :" in text
+    ours, torch_pids = result["pids"][OURS], result["pids"]["PyTorch"]
+    assert len(set(ours + torch_pids + [os.getpid()])) == 3
+    assert not result["torch_loaded_in_ours"] and result["ratio"] > 0 and result["torch_ms"] > 0
+
+
+def test_worker_failure_is_reported():
+    with pytest.raises(RuntimeError, match="bench worker tinygrad_lm failed"):
+        _run_worker(OURS, "no_such_preset", 1, 0, "cpu")
+
+
+def test_step_time_script_runs_both_settings():
+    script = ROOT / "bench" / "step_time.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    text = script.read_text()
+    assert "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE" in text and "tinygrad_lm bench" in text

@@ -1,0 +1,120 @@
+"""The flags of every command. Training flags come from TrainConfig's fields (name, type, help,
+choices), and model-shape flags from the model configs' fields, so a new setting is a new flag."""
+import argparse
+import dataclasses
+
+from ..config import TrainConfig
+from ..models import GPTConfig
+from ..presets import PRESETS
+from . import commands
+
+def flag(name):
+    return "--" + name.replace("_", "-")
+
+
+def _field_type(f):
+    return {"int": int, "float": float, "str": str, "bool": bool}[f.type if isinstance(f.type, str) else f.type.__name__]
+
+
+def add_config_flags(p, fields, default_help=""):
+    """One flag per dataclass field; the default None means "not given" (the preset's value stays)."""
+    for f in fields:
+        kind = _field_type(f)
+        names = (flag(f.name), *f.metadata.get("aliases", ()))
+        help_text = f.metadata.get("help", default_help)
+        if kind is bool:
+            p.add_argument(*names, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        else:
+            p.add_argument(*names, dest=f.name, type=kind, choices=f.metadata.get("choices"), default=None,
+                           help=help_text)
+
+
+def _add_data_dir(p):
+    p.add_argument("--data-dir", default=None,
+                   help="folder holding tinyshakespeare/input.txt and gpt2/ (default: $TINYGRAD_LM_DATA or ./data)")
+
+
+def _add_sampling(p, max_new_tokens, temperature, top_k):
+    p.add_argument("--max-new-tokens", type=int, default=max_new_tokens)
+    p.add_argument("--temperature", type=float, default=temperature)
+    p.add_argument("--top-k", type=int, default=top_k)
+    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--seed", type=int, default=None)
+
+
+USAGE = """python -m tinygrad_lm prepare | train | sample | bench | generate | attention | export
+
+    python -m tinygrad_lm train --preset atpesc        # prepares tiny Shakespeare if needed, trains,
+                                                       # saves out/last.npz, out/loss.png, prints samples
+    python -m tinygrad_lm sample --out-dir out --max-new-tokens 300
+"""
+
+
+def build_parser():
+    ap = argparse.ArgumentParser(prog="python -m tinygrad_lm", description=USAGE,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("prepare", help="tokenize a text into data/<name>/{train,val}.bin + meta.json")
+    p.add_argument("--input", default=None, help="a UTF-8 text file (default: tiny Shakespeare)")
+    p.add_argument("--tokenizer", default="char", help="char | gpt2 | bpe:<vocab_size> | a tokenizer file")
+    p.add_argument("--dataset", default=None, help="output folder (default: data/shakespeare_<tokenizer>)")
+    _add_data_dir(p)
+    p.set_defaults(fn=commands.prepare)
+
+    p = sub.add_parser("train", help="train a model (a GPT by default; --preset bigram for the bigram table)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default=None)
+    p.add_argument("--dataset", default=None, help="a prepared folder (default: data/shakespeare_char, prepared if missing)")
+    p.add_argument("--tokenizer", default="char", help="tokenizer used when the dataset must be prepared")
+    _add_data_dir(p)
+    p.add_argument("--init-from", default="scratch", help="scratch | resume | a GPT-2 directory | a checkpoint file")
+    add_config_flags(p, dataclasses.fields(TrainConfig))
+    model_fields = {f.name: f for f in dataclasses.fields(GPTConfig)}
+    add_config_flags(p, [model_fields[name] for name in commands.MODEL_FLAGS], default_help="model shape (not on resume)")
+    p.add_argument("--distributed", action="store_true",
+                   help="data parallel over MPI ranks (automatic when started by mpiexec)")
+    p.add_argument("--samples", type=int, default=1, help="print this many samples after training (0: none)")
+    p.add_argument("--sample-tokens", type=int, default=300)
+    p.set_defaults(fn=commands.train)
+
+    p = sub.add_parser("sample", help="sample text from a training checkpoint")
+    p.add_argument("--out-dir", default="out")
+    p.add_argument("--checkpoint", default=None, help="a .npz file (default: <out-dir>/last.npz)")
+    p.add_argument("--start", default="\n")
+    p.add_argument("--num-samples", type=int, default=1)
+    _add_sampling(p, max_new_tokens=500, temperature=0.8, top_k=None)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(fn=commands.sample)
+
+    p = sub.add_parser("bench", help="time training steps of tinygrad_lm and PyTorch, each in its own process")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="atpesc")
+    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--no-torch", action="store_true")
+    p.set_defaults(fn=commands.bench)
+
+    p = sub.add_parser("generate", help="generate text with a GPT-2 checkpoint (Hugging Face directory)")
+    p.add_argument("--model", required=True, help="directory with config.json + model.safetensors")
+    p.add_argument("--prompt", default="My dog really wanted to eat icecream because")
+    p.add_argument("--num-return-sequences", type=int, default=5)
+    _add_sampling(p, max_new_tokens=20, temperature=1.0, top_k=50)
+    p.add_argument("--greedy", action="store_true")
+    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--device", default="cpu")
+    _add_data_dir(p)
+    p.set_defaults(fn=commands.generate)
+
+    p = sub.add_parser("attention", help="plot every layer x head attention map of a prompt (PNG + .npy)")
+    p.add_argument("--model", required=True, help="a GPT-2 directory or a training checkpoint (.npz)")
+    p.add_argument("--prompt", default="The man ate the sandwich because he was hungry")
+    p.add_argument("--out", default="attention.png")
+    _add_data_dir(p)
+    p.set_defaults(fn=commands.attention)
+
+    p = sub.add_parser("export", help="export a GPT-2-architecture checkpoint to a Hugging Face directory")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(fn=commands.export)
+    return ap
