@@ -32,7 +32,7 @@ graph = Graph(f)            # remember the graph, keep intermediate gradients
 f.backward()
 print("engine :", a.grad, b.grad)
 print("by hand:", by_hand)
-assert abs(a.grad - by_hand["a"]) < 1e-12 and abs(b.grad - by_hand["b"]) < 1e-12
+assert abs(a.grad.item() - by_hand["a"]) < 1e-12 and abs(b.grad.item() - by_hand["b"]) < 1e-12
 
 # %% [markdown]
 # ## Finite differences

@@ -34,7 +34,7 @@ looked_up.backward(upstream)
 expected = one_hot.T @ upstream                       # row 2 receives two contributions
 manual = np.zeros((V, D))
 np.add.at(manual, ids, upstream)
-print("dL/dW rows:\n", W.grad.round(3))
+print("dL/dW rows:\n", W.grad.numpy().round(3))
 assert np.allclose(W.grad, expected) and np.allclose(W.grad, manual)
 assert np.allclose(W.grad[2], upstream[0] + upstream[2]) and np.allclose(W.grad[[1, 3, 4]], 0)
 

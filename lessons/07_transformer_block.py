@@ -47,7 +47,7 @@ y = F.layer_norm(x, C, w, b)
 print("after LayerNorm: mean", y.numpy().mean(-1)[0, :3].round(6), "(then scaled and shifted)")
 g = np.random.default_rng(3).standard_normal((B, T, C))
 y.backward(g)
-fused_grad = x.grad.copy()
+fused_grad = x.grad.numpy().copy()
 x.grad = None
 F.layer_norm_composite(x, C, w.detach(), b.detach()).backward(g)
 assert np.allclose(fused_grad, x.grad, atol=1e-12)

@@ -32,7 +32,7 @@ assert math.isclose(loss.item(), -math.log(probs[0]), rel_tol=1e-12)
 # %%
 z = tg.Tensor(np.array([[2.0, 1.0, 0.1]]), requires_grad=True)
 F.cross_entropy(z, np.array([0])).backward()
-print("dL/dz =", z.grad.round(3), "= probs - one_hot")
+print("dL/dz =", z.grad.numpy().round(3), "= probs - one_hot")
 assert np.allclose(z.grad[0], probs - np.eye(3)[0])
 z2 = tg.Tensor(np.array([[2.0, 1.0, 0.1]]), requires_grad=True)
 F.cross_entropy_composite(z2, np.array([0])).backward()

@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from tinygrad_lm import nn, optim
+from tinygrad_lm import Tensor, nn, optim
 from tinygrad_lm.lesson_utils import figure_path, quick, shakespeare_text
 from tinygrad_lm.data import prepare
 from tinygrad_lm.presets import PRESETS
@@ -38,7 +38,7 @@ for t, g in enumerate(grads, start=1):
 param = nn.Parameter(p0.copy())
 opt = optim.AdamW([param], lr=lr, betas=(b1, b2), eps=eps, weight_decay=wd)
 for g in grads:
-    param.grad = g.copy()
+    param.grad = Tensor(g)                   # .grad is a Tensor, as in PyTorch
     opt.step()
 assert np.allclose(param.numpy(), p, rtol=1e-12)
 print("AdamW by hand == tinygrad_lm.optim.AdamW")

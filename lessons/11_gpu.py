@@ -14,7 +14,8 @@ import numpy as np
 
 import tinygrad_lm as tg
 from tinygrad_lm import backend, optim
-from tinygrad_lm.models.gpt import GPT, GPTConfig
+from tinygrad_lm.models.gpt import GPT
+from tinygrad_lm.presets import PRESETS
 from tinygrad_lm.lesson_utils import figure_path, pyplot, quick
 
 HAS_GPU = backend.is_available("cuda")
@@ -29,9 +30,11 @@ def synchronize(device):
 
 def time_steps(device, steps):
     tg.manual_seed(0)                      # same seed -> same initial weights on every device
-    model = GPT(GPTConfig.gpt2(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128)).to(device)
-    opt = optim.AdamW(model.parameters(), lr=1e-3)
-    x = backend.to_device(np.random.default_rng(0).integers(0, 65, (12, 64)), device)
+    model_config, train_config = PRESETS["baby"](vocab_size=65)     # nanoGPT's CPU model: 4 layers, width 128
+    model = GPT(model_config).to(device)
+    opt = optim.AdamW(model.parameters(), lr=train_config.learning_rate)
+    B, T = train_config.batch_size, model_config.block_size
+    x = backend.to_device(np.random.default_rng(0).integers(0, 65, (B, T)), device)
     losses = []
     for i in range(steps + 2):
         if i == 2:                         # two warm-up steps, then start the clock

@@ -30,7 +30,7 @@ x, y = rng.integers(0, 17, (2, 6, 8))
 def grads(xb, yb):
     model.zero_grad()
     model(xb, yb)[1].backward()
-    return [p.grad.copy() for p in model.parameters()]
+    return [p.grad.numpy().copy() for p in model.parameters()]
 
 
 full = grads(x, y)

@@ -1,6 +1,7 @@
 """One differentiable op: ``Function``, with ``forward`` and ``backward`` side by side, and ``apply``,
 which runs forward on tensors and links the result into the graph. Also ``no_grad``, the switch
-that stops ops from recording a graph.
+that stops ops from recording a graph, and ``Version``, the in-place write counter that lets
+backward refuse an array changed since forward.
 
 Every op in ``tinygrad_lm/ops`` subclasses ``Function``; ``tensor.py`` (the ``Tensor`` class) sits
 on top and calls the ops. This module needs neither: it imports only ``backend`` and ``errors``.
@@ -35,6 +36,41 @@ class no_grad:
         return wrapper
 
 
+_clock = 0      # in-place writes so far, to any tensor: the time stamp of the version checks
+
+
+class Version:
+    """The in-place writes (``add_``, ``x[i] = v``, ...) to one tensor's memory.
+
+    Why it exists: backward reads the arrays that forward kept (Exp keeps its output, Mul its
+    inputs). If one of them was overwritten in place in between, backward would silently return a
+    wrong gradient; instead it raises, as PyTorch does. Each Function notes the clock (the number
+    of in-place writes so far, anywhere) when it runs forward; backward compares it with the clock
+    now, one int compare: when no write happened since (always, in a training step) that is all.
+    A view (reshape, permute, x[1:], detach) shares the memory of its base, so it shares this
+    counter too: writing through either one changes the version of both.
+    A tensor gets a counter only when it is first written or viewed (``Tensor._counter_``).
+    """
+    __slots__ = ("value", "writes")
+
+    def __init__(self):
+        self.value, self.writes = 0, []         # writes: the clock at each write
+
+    def bump(self):
+        global _clock
+        _clock += 1
+        self.value += 1
+        self.writes.append(_clock)
+
+    def at(self, clock):
+        """The version this memory had when the clock read `clock`."""
+        return sum(1 for w in self.writes if w <= clock)
+
+
+def clock():
+    return _clock
+
+
 class Function:
     """One differentiable operation.
 
@@ -46,6 +82,7 @@ class Function:
     ``Function.apply(*tensors, **params)`` runs forward and links the result into the graph.
     """
     inputs = ()
+    clock = 0          # the in-place write clock when forward ran (see Version)
 
     def forward(self, *arrays, **params):
         raise NotImplementedError
@@ -69,11 +106,58 @@ class Function:
         # Every input is a Tensor: asking the first one for the output (Tensor._from_array) keeps
         # this module from importing tensor.py, which imports the ops, which import this module.
         result = inputs[0]._from_array(out, device, needs_grad)
+        if _is_view(out, inputs[0].data):          # reshape, permute, x[1:]: same memory, same version
+            base = inputs[0]._base
+            result._counter, result._base = inputs[0]._counter_(), inputs[0] if base is None else base
         if needs_grad:
-            fn.inputs = inputs
+            fn.inputs, fn.clock = inputs, _clock
             result._ctx = fn
         return result
+
+    def check_versions(self, output):
+        """Raise if an array that forward kept was changed in place since (see ``Version``)."""
+        if _clock == self.clock:        # no in-place write anywhere since forward: the common case
+            return
+        for i, t in enumerate(self.inputs):
+            self._refuse_if_kept(t, f"input {i}")
+        self._refuse_if_kept(output, "output 0")
+
+    def _refuse_if_kept(self, t, role):
+        counter = t._counter
+        if counter is None or not counter.writes or counter.writes[-1] <= self.clock:
+            return                                          # not written since forward
+        if _keeps(self, t.data):
+            raise RuntimeError(
+                f"one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: [{t.dtype} tensor of shape {list(t.shape)}], which is {role} of "
+                f"{self.name}, is at version {counter.value}; expected version {counter.at(self.clock)} "
+                f"instead. Hint: change a copy (x.clone()) instead, or make the change after backward()")
 
     @property
     def name(self):
         return type(self).__name__
+
+
+def _root(array):
+    """The array that owns `array`'s memory (NumPy and CuPy: ``.base``; the strict test device
+    wraps NumPy arrays, so compare what it wraps)."""
+    base = getattr(array, "base", None)
+    root = array if base is None else base
+    return getattr(root, "_a", root)
+
+
+def _is_view(out, x):
+    """Whether forward returned a view of (part of) x's memory rather than a new array."""
+    return getattr(out, "base", None) is not None and _root(out) is _root(x)
+
+
+def _keeps(fn, array):
+    """Whether `fn` (or a Function inside it) holds an array that shares memory with `array`.
+    Runs only when a version changed, so its cost does not matter."""
+    for value in vars(fn).values():
+        if isinstance(value, Function):
+            if _keeps(value, array):
+                return True
+        elif hasattr(value, "strides") and fn.xp.may_share_memory(value, array):   # an array
+            return True
+    return False

@@ -66,7 +66,7 @@ def gradcheck(fn, inputs, eps=1e-6, rtol=1e-6, atol=1e-8, seed=0, max_elements=5
     analytic = {}
     for i in checked:
         g = leaves[i].grad
-        analytic[i] = backend.to_numpy(g) if g is not None else np.zeros(tensors[i].shape)
+        analytic[i] = backend.to_numpy(g.data) if g is not None else np.zeros(tensors[i].shape)
 
     arrays = [t.data.copy() for t in tensors]     # our own copies, perturbed in place
     total = sum(tensors[i].data.size for i in checked)

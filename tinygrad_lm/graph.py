@@ -30,7 +30,7 @@ class Graph:
     def grad_norm(self, t):
         if t.grad is None:
             return None
-        return float(np.linalg.norm(backend.to_numpy(t.grad).ravel()))
+        return float(np.linalg.norm(backend.to_numpy(t.grad.data).ravel()))
 
     def edges(self):
         for t in self.nodes:

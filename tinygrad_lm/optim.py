@@ -4,7 +4,8 @@ Names and arguments follow torch.optim, and ten steps equal torch.optim's in flo
 (tests/test_optim.py).
 
 Flat buffers. An optimizer copies the parameters of each group into one contiguous array and
-makes every parameter's ``.data`` (and ``.grad``) a view into it. An update is then a handful of
+makes every parameter's ``.data`` (and ``.grad.data``: ``.grad`` is a Tensor, as PyTorch's) a view
+into it. An update is then a handful of
 whole-array operations instead of a handful per parameter, and the gradients can be clipped,
 zeroed or all-reduced (distributed.py) in one call. If something replaces a parameter's data or
 gradient (``model.to(device)``, ``model.zero_grad()``), the next step notices and re-links.
@@ -15,6 +16,7 @@ import numpy as np
 
 from . import backend
 from .errors import ConfigError
+from .tensor import Tensor
 
 
 class _FlatGroup:
@@ -35,15 +37,16 @@ class _FlatGroup:
         sizes = [p.numel() for p in self.params]
         self.data = xp.empty(sum(sizes), dtype=self.dtype)
         self.grad = xp.zeros(sum(sizes), dtype=self.dtype)
-        self.views, self.grad_views, start = [], [], 0
+        self.views, self.grad_views, self.grads, start = [], [], [], 0
         for p, n in zip(self.params, sizes):
             self.data[start:start + n] = p.data.reshape(-1)
             if p.grad is not None:
-                self.grad[start:start + n] = p.grad.reshape(-1)
+                self.grad[start:start + n] = p.grad.data.reshape(-1)
             view, grad_view = self.data[start:start + n].reshape(p.shape), self.grad[start:start + n].reshape(p.shape)
-            p.data, p.grad = view, grad_view
+            p.data, p.grad = view, Tensor._from_array(grad_view, self.device)
             self.views.append(view)
             self.grad_views.append(grad_view)
+            self.grads.append(p.grad)
             start += n
 
     def sync(self):
@@ -54,12 +57,14 @@ class _FlatGroup:
                     return "rebuild"
                 self.views[i][...] = p.data
                 p.data = self.views[i]
-            if p.grad is not self.grad_views[i]:
-                if p.grad is None:
+            grad = p.grad
+            if grad is not self.grads[i] or grad.data is not self.grad_views[i]:
+                if grad is None:
                     self.grad_views[i][...] = 0
-                else:
-                    self.grad_views[i][...] = p.grad
-                p.grad = self.grad_views[i]
+                elif grad.data is not self.grad_views[i]:
+                    self.grad_views[i][...] = grad.data
+                self.grads[i].data = self.grad_views[i]
+                p.grad = self.grads[i]
         return "ok"
 
 
@@ -106,8 +111,6 @@ class Optimizer:
         self._sync()
         for f in self.flat:
             f.grad[...] = 0
-            for p, g in zip(f.params, f.grad_views):
-                p.grad = g
 
     def step(self):
         self._sync()
@@ -124,7 +127,7 @@ class Optimizer:
             for p in f.params:
                 p.data, p.device = backend.to_device(p.data, device), backend.normalize_device(device)
                 if p.grad is not None:
-                    p.grad = backend.to_device(p.grad, device)
+                    p.grad = Tensor._from_array(backend.to_device(p.grad.data, device), p.device)
         self._sync()
         return self
 
@@ -247,7 +250,7 @@ def clip_grad_norm_(parameters, max_norm):
     """Scale all gradients together so that their global L2 norm is at most max_norm
     (torch.nn.utils.clip_grad_norm_). Returns the norm before clipping, as a 0-d array on the
     parameters' device (no device->host copy)."""
-    grads = [p.grad for p in parameters if p.grad is not None]
+    grads = [p.grad.data for p in parameters if p.grad is not None]
     if not grads:
         return 0.0
     xp = backend.get_array_module_of(grads[0])

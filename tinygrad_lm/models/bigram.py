@@ -36,7 +36,8 @@ class Bigram(nn.Module):
     def forward(self, idx, targets=None):
         """idx: (B, T) token ids -> (logits (B, T, vocab_size), loss or None)."""
         logits = self.token_logits(idx)
-        loss = None if targets is None else F.cross_entropy(logits, targets)
+        loss = None if targets is None else F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                                            targets.reshape(-1))
         return logits, loss
 
     @property

@@ -184,7 +184,7 @@ class GPT(nn.Module):
             if target_data.shape != idx_data.shape:
                 raise ValueError(f"GPT: targets of shape {tuple(target_data.shape)} do not match "
                                  f"idx of shape {tuple(idx_data.shape)}")
-            loss = F.cross_entropy(logits, target_data, check_indices=False)
+            loss = F.cross_entropy(logits.reshape(B * T, -1), target_data.reshape(-1), check_indices=False)
         return logits, loss
 
     def _check_ids(self, ids, what, ignore=None):

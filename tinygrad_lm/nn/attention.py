@@ -60,8 +60,10 @@ def attend_packed(qkv, n_head, scale, dropout_p=0.0, rotary=None, kv_cache=None,
         q, k = rotary(q, start), rotary(k, start)
     if kv_cache is not None:
         k, v = kv_cache.append(k, v)
-    attend = F.scaled_dot_product_attention if fused else F.scaled_dot_product_attention_composite
-    y = attend(q, k, v, is_causal=True, scale=scale, dropout_p=dropout_p, return_weights=store_weights)
+    # the T new queries are the last T of the keys (a cache holds the first ones): the causal mask
+    # is aligned bottom-right, which PyTorch's is_causal (top-left) is not; see F.causal_attention
+    attend = F.causal_attention if fused else F.causal_attention_composite
+    y = attend(q, k, v, scale=scale, dropout_p=dropout_p, return_weights=store_weights)
     y, weights = y if store_weights else (y, None)
     return y.permute(0, 2, 1, 3).reshape(B, T, C3 // 3), weights                   # heads side by side
 
@@ -89,8 +91,8 @@ class Head(Module):
         if kv_cache is not None:
             k, v = kv_cache.append(k, v)
         p_drop = self.dropout.p if self.training else 0.0
-        out = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scale,
-                                             dropout_p=p_drop, return_weights=self.store_weights)
+        out = F.causal_attention(q, k, v, scale=self.scale, dropout_p=p_drop,      # bottom-right: see attend_packed
+                                 return_weights=self.store_weights)
         if self.store_weights:
             out, self.attention_weights = out
         return out

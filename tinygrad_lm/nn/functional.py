@@ -1,30 +1,51 @@
 """The functional API, imported as ``F`` as in PyTorch: ``import tinygrad_lm.nn.functional as F``.
 
+Every function that borrows a PyTorch name takes PyTorch's arguments (names, order, defaults) and
+computes what PyTorch computes; where one does not (an option left out), it says so and raises
+rather than doing something else.
+
 Fused functions (one op with a hand-derived backward, see ``ops/fused.py``) sit beside their
 ``*_composite`` twins, built only from primitive ops so that autograd derives their backward.
-Tests check fused == composite == finite differences; lessons show both.
+Tests check fused == composite == finite differences == PyTorch; lessons show both.
 """
 import math
+
+import numpy as np
 
 from .. import backend
 from ..ops import (CrossEntropy, Linear as LinearOp, Dropout, Embedding, GELUErf, GELUTanh, LayerNorm, LogSoftmax,
                    PackedCausalAttention, ReLU, ScaledDotProductAttention, Softmax, causal_mask)
 from ..ops import checks        # checks.check_indices: cross_entropy's argument `check_indices` hides the name
+from ..ops.checks import broadcast_shape
 from ..ops.unary import SQRT_2_OVER_PI
-from ..tensor import Tensor, raw
+from ..tensor import Tensor, as_tensor, raw
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def _no_inplace(inplace, who):
+    if inplace:
+        raise NotImplementedError(f"{who}: inplace=True is not supported (no op here writes into its input)")
 
 
 # ------------------------------------------------------------------ activations
-def relu(x):
-    return ReLU.apply(x)
+def relu(input, inplace=False):
+    _no_inplace(inplace, "relu")
+    return ReLU.apply(input)
 
 
-def gelu(x, approximate="none"):
+def silu(input, inplace=False):
+    """SiLU (swish), x * sigmoid(x), composed from primitives (autograd derives the backward)."""
+    _no_inplace(inplace, "silu")
+    return input * input.sigmoid()
+
+
+def gelu(input, approximate="none"):
     """GELU as ``torch.nn.functional.gelu``: exact (erf) by default, GPT-2's with approximate='tanh'."""
     if approximate == "tanh":
-        return GELUTanh.apply(x)
+        return GELUTanh.apply(input)
     if approximate == "none":
-        return GELUErf.apply(x)
+        return GELUErf.apply(input)
     raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
 
 
@@ -33,12 +54,14 @@ def gelu_composite(x):
     return 0.5 * x * (1 + (SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)).tanh())
 
 
-def softmax(x, dim):
-    return Softmax.apply(x, axis=dim)
+def softmax(input, dim):
+    """softmax along `dim` (required: PyTorch's implicit choice of dim is deprecated)."""
+    return Softmax.apply(input, axis=dim)
 
 
-def log_softmax(x, dim):
-    return LogSoftmax.apply(x, axis=dim)
+def log_softmax(input, dim):
+    """log_softmax along `dim` (required, as in softmax)."""
+    return LogSoftmax.apply(input, axis=dim)
 
 
 def softmax_composite(x, dim):
@@ -47,30 +70,54 @@ def softmax_composite(x, dim):
     return e / e.sum(dim, keepdim=True)
 
 
+def one_hot(tensor, num_classes=-1):
+    """(*) integer class ids -> (*, num_classes) int64 tensor of 0s with a 1 at each id (no gradient).
+    num_classes=-1 takes the largest id + 1, as PyTorch."""
+    if isinstance(tensor, Tensor):
+        t, device = tensor.data, tensor.device
+    else:
+        t = tensor if hasattr(tensor, "dtype") else np.asarray(tensor)
+        device = backend.device_of(t)
+    xp = backend.get_array_module(device)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: needs integer class ids, got dtype {t.dtype}")
+    if num_classes == -1:
+        if t.size == 0:
+            raise ValueError("one_hot: cannot infer the number of classes from an empty tensor")
+        num_classes = int(t.max()) + 1
+    if t.size and int(t.min()) < 0:
+        raise ValueError("one_hot: class values must be non-negative")
+    if t.size and int(t.max()) >= num_classes:
+        raise ValueError(f"one_hot: class values must be smaller than num_classes={num_classes}")
+    return Tensor._from_array((t[..., None] == xp.arange(num_classes)).astype(np.int64), device)
+
+
 def check_dropout_p(p, who="dropout"):
-    if not 0 <= p < 1:                      # p = 1 would scale the kept elements by 1/0
-        raise ValueError(f"{who}: p must be in [0, 1), got {p}")
+    if not 0 <= p <= 1:
+        raise ValueError(f"{who}: p must be in [0, 1], got {p}")
 
 
-def dropout(x, p=0.5, training=True):
-    """Zero each element with probability p and scale the rest by 1/(1-p); identity in eval mode."""
+def dropout(input, p=0.5, training=True, inplace=False):
+    """Zero each element with probability p and scale the rest by 1/(1-p); identity when not
+    training (or p = 0); all zeros when p = 1, as PyTorch."""
     check_dropout_p(p)
+    _no_inplace(inplace, "dropout")
     if not training or p == 0:
-        return x
-    return Dropout.apply(x, p=p)
+        return input
+    return Dropout.apply(input, p=p)
 
 
 # ------------------------------------------------------------------ layers as functions
 def _check_linear(x, weight):
-    if x.shape[-1] != weight.shape[1]:
+    if x.shape[-1] != weight.shape[-1]:
         raise ValueError(f"linear: input has {x.shape[-1]} features (shape {x.shape}) but the "
-                         f"weight expects {weight.shape[1]} (weight shape {weight.shape})")
+                         f"weight expects {weight.shape[-1]} (weight shape {weight.shape})")
 
 
-def linear(x, weight, bias=None):
-    """x @ weight^T + bias, with weight stored (out_features, in_features) as PyTorch (fused op)."""
-    _check_linear(x, weight)
-    return LinearOp.apply(x, weight) if bias is None else LinearOp.apply(x, weight, bias)
+def linear(input, weight, bias=None):
+    """input @ weight^T + bias, with weight stored (out_features, in_features) as PyTorch (fused op)."""
+    _check_linear(input, weight)
+    return LinearOp.apply(input, weight) if bias is None else LinearOp.apply(input, weight, bias)
 
 
 def linear_composite(x, weight, bias=None):
@@ -80,40 +127,55 @@ def linear_composite(x, weight, bias=None):
     return y + bias if bias is not None else y
 
 
-def embedding(indices, weight, check_indices=True):
-    """Rows of `weight` picked by integer `indices` (any shape) -> indices.shape + (dim,).
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+              sparse=False, *, check_indices=True):
+    """Rows of `weight` picked by integer ids `input` (any shape) -> input.shape + (dim,).
 
-    Indices are range-checked (CuPy would silently wrap them); check_indices=False skips that when
-    the caller has checked them already, which saves a device->host copy on a GPU."""
-    idx = raw(indices, weight.device)
+    padding_idx: that row gets no gradient, as PyTorch. (max_norm, scale_grad_by_freq and sparse
+    are not supported.) Ids are range-checked (CuPy would silently wrap them); check_indices=False
+    skips that when the caller has checked them already, which saves a device->host copy on a GPU."""
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not supported")
+    idx = raw(input, weight.device)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
-    return Embedding.apply(weight, indices=idx, checked=not check_indices)
+    if padding_idx is not None:
+        n = weight.shape[0]
+        if not -n <= padding_idx < n:
+            raise ValueError(f"embedding: padding_idx {padding_idx} is out of range for {n} embeddings")
+        padding_idx %= n
+    return Embedding.apply(weight, indices=idx, checked=not check_indices, padding_idx=padding_idx)
 
 
-def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
-    """LayerNorm over the last dimension, fused (one op; backward derived in ops/fused.py)."""
-    _check_normalized_shape(x, normalized_shape)
-    if weight is None:
-        xp = backend.get_array_module(x.device)
-        weight = Tensor._from_array(xp.ones(x.shape[-1], dtype=x.dtype), x.device)
-    if bias is None:
-        return LayerNorm.apply(x, weight, bias=None, eps=eps)
-    return LayerNorm.apply(x, weight, bias, eps=eps)
-
-
-def _check_normalized_shape(x, normalized_shape):
+def _normalized_dims(x, normalized_shape):
+    """How many trailing dims layer_norm normalizes over (checked against the input's shape)."""
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-    if len(shape) != 1 or x.shape[-1] != shape[0]:
-        raise ValueError(f"layer_norm: normalizes the last dimension of size {shape}, "
-                         f"but the input has shape {x.shape}")
+    if not shape or len(shape) > x.ndim or x.shape[x.ndim - len(shape):] != shape:
+        raise ValueError(f"layer_norm: normalized_shape {shape} must be the last dimensions of the "
+                         f"input, but the input has shape {x.shape}")
+    return len(shape)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """LayerNorm over the last len(normalized_shape) dimensions, fused (one op over the last
+    dimension; several trailing dimensions are flattened into one first)."""
+    k = _normalized_dims(input, normalized_shape)
+    x = input if k == 1 else input.reshape(*input.shape[:-k], -1)
+    if weight is None:
+        xp = backend.get_array_module(input.device)
+        w = Tensor._from_array(xp.ones(x.shape[-1], dtype=input.dtype), input.device)
+    else:
+        w = weight if k == 1 else weight.reshape(-1)
+    b = bias if bias is None or k == 1 else bias.reshape(-1)
+    y = LayerNorm.apply(x, w, bias=None, eps=eps) if b is None else LayerNorm.apply(x, w, b, eps=eps)
+    return y if k == 1 else y.reshape(input.shape)
 
 
 def layer_norm_composite(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     """LayerNorm from primitives: (x - mean) / sqrt(var + eps) * weight + bias."""
-    _check_normalized_shape(x, normalized_shape)
-    mu = x.mean(-1, keepdim=True)
-    var = x.var(-1, keepdim=True, correction=0)
+    dims = tuple(range(-_normalized_dims(x, normalized_shape), 0))
+    mu = x.mean(dims, keepdim=True)
+    var = x.var(dims, keepdim=True, correction=0)
     y = (x - mu) / (var + eps).sqrt()
     if weight is not None:
         y = y * weight
@@ -121,25 +183,59 @@ def layer_norm_composite(x, normalized_shape, weight=None, bias=None, eps=1e-5):
 
 
 # ------------------------------------------------------------------ attention
+# Two alignments of the causal mask when there are fewer queries T than keys S (see ops/fused.py
+# causal_mask): PyTorch's is_causal is "top_left" (query i sees keys j <= i), which
+# scaled_dot_product_attention follows; a decoder with a KV cache needs "bottom_right" (the T new
+# queries are the last T of the S positions, so query i sees keys j <= S - T + i), which
+# causal_attention uses. Without a cache T == S and the two are the same.
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
-                                 scale=None, return_weights=False):
-    """softmax(q k^T * scale [+ causal mask]) v for (..., T, D) inputs, fused.
+                                 scale=None, enable_gqa=False, *, return_weights=False):
+    """softmax(q k^T * scale + mask) v for query (..., T, D), key (..., S, D), value (..., S, Dv), fused,
+    as ``torch.nn.functional.scaled_dot_product_attention``.
 
-    `scale` defaults to 1/sqrt(D) as PyTorch. With ``return_weights=True`` also returns the
-    attention weights (a detached Tensor (..., T, S)) for plotting.
+    - `scale` defaults to 1/sqrt(D).
+    - is_causal=True: query i sees keys j <= i (aligned top-left, as PyTorch; for new queries after a
+      KV cache use causal_attention, aligned bottom-right).
+    - attn_mask: boolean (True = the key takes part, as PyTorch) or float (added to the scores, of the
+      query's dtype), broadcastable to (..., T, S). Not together with is_causal (PyTorch refuses both).
+      A query left with no key gets zeros, as PyTorch.
+    - return_weights=True (ours, not PyTorch's) also returns the attention weights, a detached
+      Tensor (..., T, S), for plotting.
     """
+    if enable_gqa:
+        raise NotImplementedError("scaled_dot_product_attention: enable_gqa=True is not supported")
+    if is_causal and attn_mask is not None:
+        raise ValueError("scaled_dot_product_attention: give attn_mask or is_causal=True, not both "
+                         "(as PyTorch); fold the causal mask into attn_mask")
+    return _attention(query, key, value, attn_mask, dropout_p, "top_left" if is_causal else None, scale,
+                      return_weights)
+
+
+def causal_attention(query, key, value, dropout_p=0.0, scale=None, return_weights=False):
+    """Causal attention whose T queries are the last T of the S key positions (the first S - T keys
+    come from a KV cache): query i sees keys j <= S - T + i, the causal mask aligned bottom-right.
+    With T == S (no cache) it is scaled_dot_product_attention(..., is_causal=True); PyTorch writes
+    this one with attn_mask=torch.nn.attention.bias.causal_lower_right(T, S). Fused."""
+    return _attention(query, key, value, None, dropout_p, "bottom_right", scale, return_weights)
+
+
+def _attention(query, key, value, attn_mask, dropout_p, causal, scale, return_weights):
+    """The fused attention behind scaled_dot_product_attention and causal_attention."""
     _check_attention_shapes(query, key, value)
-    if attn_mask is not None:     # an explicit boolean mask (True = may attend): the composite path
-        return scaled_dot_product_attention_composite(query, key, value, is_causal, scale, dropout_p,
-                                                      return_weights, attn_mask)
+    check_dropout_p(dropout_p, "scaled_dot_product_attention")
     scale = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
-    out = ScaledDotProductAttention.apply(query, key, value, is_causal=is_causal, scale=scale,
-                                          dropout_p=dropout_p)
+    inputs, keep = (query, key, value), None
+    if attn_mask is not None:
+        mask = _attention_mask(attn_mask, query, key)
+        if mask.dtype == bool:
+            keep = mask.data
+        else:
+            inputs += (mask,)
+    out = ScaledDotProductAttention.apply(*inputs, causal=causal, keep=keep, scale=scale, dropout_p=dropout_p)
     if return_weights:
         weights = out._ctx.p if out._ctx is not None else None
         if weights is None:   # no graph (no_grad): recompute the weights to return them
-            weights = scaled_dot_product_attention_composite(query, key, value, is_causal, scale,
-                                                             return_weights=True)[1].data
+            weights = _attention_composite(query, key, value, attn_mask, 0.0, causal, scale, True)[1].data
         return out, Tensor._from_array(weights, out.device)
     return out
 
@@ -150,6 +246,7 @@ def causal_self_attention(qkv, n_head, scale=None, dropout_p=0.0):
     B, T, C3 = qkv.shape
     if C3 % (3 * n_head):
         raise ValueError(f"causal_self_attention: last dimension {C3} is not 3 * n_head * head_size")
+    check_dropout_p(dropout_p, "causal_self_attention")
     scale = (C3 // 3 // n_head) ** -0.5 if scale is None else scale
     return PackedCausalAttention.apply(qkv, n_head=n_head, scale=scale, dropout_p=dropout_p)
 
@@ -160,50 +257,226 @@ def _check_attention_shapes(q, k, v):
                          f"{v.shape} must be (..., T, D), (..., S, D) and (..., S, Dv)")
 
 
-def scaled_dot_product_attention_composite(query, key, value, is_causal=False, scale=None, dropout_p=0.0,
-                                           return_weights=False, attn_mask=None):
-    """The same attention from primitive ops: matmul, scale, masked_fill, softmax, dropout, matmul.
-    attn_mask: an optional boolean (..., T, S) mask, True where a query may attend."""
+def _attention_mask(attn_mask, query, key):
+    """attn_mask as a Tensor on the query's device, checked: boolean, or float of the query's dtype,
+    broadcastable to the scores' shape (..., T, S)."""
+    mask = attn_mask if isinstance(attn_mask, Tensor) else Tensor(attn_mask, device=query.device)
+    if mask.dtype != bool and mask.dtype != query.dtype:
+        raise TypeError(f"scaled_dot_product_attention: attn_mask must be boolean or of the query's "
+                        f"dtype {query.dtype}, got {mask.dtype}")
+    scores = broadcast_shape(query.shape[:-2], key.shape[:-2]) + (query.shape[-2], key.shape[-2])
+    if broadcast_shape(mask.shape, scores) != scores:
+        raise ValueError(f"scaled_dot_product_attention: attn_mask of shape {mask.shape} does not "
+                         f"broadcast to the attention scores' shape {scores}")
+    return mask
+
+
+def scaled_dot_product_attention_composite(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
+                                           scale=None, *, return_weights=False):
+    """scaled_dot_product_attention from primitive ops: matmul, scale, mask, softmax, dropout, matmul."""
+    if is_causal and attn_mask is not None:
+        raise ValueError("scaled_dot_product_attention: give attn_mask or is_causal=True, not both")
+    return _attention_composite(query, key, value, attn_mask, dropout_p, "top_left" if is_causal else None,
+                                scale, return_weights)
+
+
+def causal_attention_composite(query, key, value, dropout_p=0.0, scale=None, return_weights=False):
+    """causal_attention (mask aligned bottom-right) from primitive ops."""
+    return _attention_composite(query, key, value, None, dropout_p, "bottom_right", scale, return_weights)
+
+
+def _attention_composite(query, key, value, attn_mask, dropout_p, causal, scale, return_weights):
     _check_attention_shapes(query, key, value)
     scale = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
+    xp = backend.get_array_module(query.device)
+    T, S = query.shape[-2], key.shape[-2]
     scores = (query @ key.transpose(-2, -1)) * scale
+    if causal is not None:
+        scores = scores.masked_fill(causal_mask(xp, T, S, causal), -math.inf)
     if attn_mask is not None:
-        scores = scores.masked_fill(~raw(attn_mask, query.device), -math.inf)
-    if is_causal:
-        future = causal_mask(backend.get_array_module(query.device), query.shape[-2], key.shape[-2])
-        scores = scores.masked_fill(future, -math.inf)
-    weights = scores.softmax(dim=-1)
+        mask = _attention_mask(attn_mask, query, key)
+        scores = scores.masked_fill(~mask.data, -math.inf) if mask.dtype == bool else scores + mask
+    if attn_mask is not None or (causal == "bottom_right" and T > S):
+        # a query left with no key gets weights 0, as PyTorch (softmax of a row of -inf is NaN):
+        # give its row finite scores, then zero its weights (the gradient of the row is then 0)
+        empty = xp.isneginf(scores.data.max(axis=-1, keepdims=True))
+        scores = scores.masked_fill(empty, 0.0)
+        weights = scores.softmax(dim=-1).masked_fill(empty, 0.0)
+    else:
+        weights = scores.softmax(dim=-1)
     out = dropout(weights, dropout_p, training=dropout_p > 0) @ value
     return (out, weights.detach()) if return_weights else out
 
 
-# ------------------------------------------------------------------ loss
-def _flatten_for_loss(logits, target):
-    t = raw(target, logits.device)
+# ------------------------------------------------------------------ losses
+def _check_reduction(reduction, who):
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{who}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _reduce(loss, reduction):
+    return loss if reduction == "none" else loss.sum() if reduction == "sum" else loss.mean()
+
+
+def _class_targets(input, target, who):
+    """Class-index targets as an array on input's device, checked against PyTorch's layout: input
+    (C,) with a () target, or (N, C, d1, ...) with an (N, d1, ...) target (classes on dim 1)."""
+    t = raw(target, input.device)
+    if not hasattr(t, "dtype"):
+        t = backend.get_array_module(input.device).asarray(t)
     if t.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy: targets must be integer class ids, got dtype {t.dtype}")
-    if tuple(t.shape) != logits.shape[:-1]:
-        raise ValueError(f"cross_entropy: logits of shape {logits.shape} need targets of shape "
-                         f"{logits.shape[:-1]}, got {tuple(t.shape)}")
-    return logits.reshape(-1, logits.shape[-1]), t.reshape(-1)
+        raise TypeError(f"{who}: class-index targets must be integers, got dtype {t.dtype}")
+    expected = () if input.ndim == 1 else input.shape[:1] + input.shape[2:]
+    if input.ndim == 0 or tuple(t.shape) != expected:
+        raise ValueError(f"{who}: input of shape {input.shape} (classes on dim {min(input.ndim, 2) - 1}) "
+                         f"needs targets of shape {expected}, got {tuple(t.shape)}")
+    return t
 
 
-def cross_entropy(input, target, ignore_index=-100, reduction="mean", check_indices=True):
-    """Mean cross-entropy of logits (..., V) against integer targets (...), fused with softmax.
-    (check_indices=False: the caller has range-checked the targets, as in embedding.)"""
-    if reduction != "mean":
-        raise ValueError(f"cross_entropy: only reduction='mean' is implemented, got {reduction!r}")
-    logits, targets = _flatten_for_loss(input, target)
-    return CrossEntropy.apply(logits, targets=targets, ignore_index=ignore_index, checked=not check_indices)
+def _class_weight(weight, input, who):
+    """weight (C,) as a constant array on input's device (PyTorch refuses a weight that requires grad)."""
+    if weight is None:
+        return None
+    if isinstance(weight, Tensor) and weight.requires_grad:
+        raise ValueError(f"{who}: weight cannot require grad (as in PyTorch, it is a constant)")
+    C = input.shape[0 if input.ndim == 1 else 1]
+    w = raw(weight, input.device)
+    if tuple(w.shape) != (C,):
+        raise ValueError(f"{who}: weight must have shape ({C},), one per class, got {tuple(w.shape)}")
+    return w.astype(input.dtype, copy=False)
 
 
-def cross_entropy_composite(input, target, ignore_index=-100):
-    """The same loss from primitives: -mean(log_softmax(logits)[n, target_n]) over counted rows."""
-    logits, targets = _flatten_for_loss(input, target)
-    xp = backend.get_array_module(logits.device)
-    counted = targets != ignore_index
-    safe = xp.where(counted, targets, 0)
-    checks.check_indices(xp, safe, logits.shape[-1], "cross_entropy targets")
-    picked = log_softmax(logits, dim=-1)[xp.arange(logits.shape[0]), safe]
-    weights = Tensor._from_array(counted.astype(logits.dtype) / max(int(counted.sum()), 1), logits.device)
-    return -(picked * weights).sum()
+def _classes_last(input):
+    """(C,) -> (1, C); (N, C) as is; (N, C, d1, ...) -> (N d1 ..., C): one row per prediction."""
+    if input.ndim == 1:
+        return input.reshape(1, -1)
+    if input.ndim == 2:
+        return input
+    return input.permute(0, *range(2, input.ndim), 1).reshape(-1, input.shape[1])
+
+
+def _weighted_mean(total, norm):
+    """total / norm with norm a number. When norm is 0 (every target ignored) the loss is NaN and its
+    gradient 0, as PyTorch's (total * 0 keeps the graph with a zero gradient; NaN is a constant)."""
+    return total * (1 / norm) if norm else total * 0.0 + math.nan
+
+
+def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0,
+                  check_indices=True):
+    """Cross-entropy of logits against targets, as ``torch.nn.functional.cross_entropy``.
+
+    input: (C,), (N, C) or (N, C, d1, ...), classes on dim 1 (dim 0 when unbatched); for a language
+    model's (B, T, V) logits, pass logits.reshape(-1, V) and targets.reshape(-1).
+    target: class ids (N,) / (N, d1, ...) / (), or class probabilities of the input's shape (float).
+    weight: (C,) per-class weights; ignore_index: targets to skip (class ids only); reduction:
+    'mean' (weighted by the targets' weights), 'sum' or 'none'; label_smoothing: eps in [0, 1].
+    (check_indices=False, ours: the caller has range-checked the targets, as in embedding.)
+
+    Class ids go through the fused CrossEntropy op (ops/fused.py, backward by hand); probability
+    targets are composed from primitives (cross_entropy_composite; autograd derives the backward,
+    also the targets' gradient).
+    """
+    _check_reduction(reduction, "cross_entropy")
+    if not 0 <= label_smoothing <= 1:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    if _is_probabilities(target):
+        return cross_entropy_composite(input, target, weight, ignore_index=ignore_index, reduction=reduction,
+                                       label_smoothing=label_smoothing)
+    t = _class_targets(input, target, "cross_entropy")
+    w = _class_weight(weight, input, "cross_entropy")
+    loss = CrossEntropy.apply(_classes_last(input), targets=t.reshape(-1), ignore_index=ignore_index,
+                              reduction=reduction, weight=w, label_smoothing=label_smoothing,
+                              checked=not check_indices)
+    return loss.reshape(t.shape) if reduction == "none" and loss.shape != tuple(t.shape) else loss
+
+
+def _is_probabilities(target):
+    dtype = getattr(target, "dtype", None)
+    if dtype is None:
+        dtype = np.asarray(target).dtype
+    return np.dtype(dtype).kind == "f"
+
+
+def cross_entropy_composite(input, target, weight=None, *, ignore_index=-100, reduction="mean",
+                            label_smoothing=0.0):
+    """The same loss from primitives: log_softmax over the classes, then nll_loss (class ids) or
+    -sum(target * log_p) (probabilities), mixed with the uniform target when label_smoothing > 0."""
+    _check_reduction(reduction, "cross_entropy")
+    dim = 0 if input.ndim == 1 else 1
+    C = input.shape[dim]
+    log_p = log_softmax(input, dim=dim)
+    w = _class_weight(weight, input, "cross_entropy")
+    w_view = None if w is None else w.reshape((C,) + (1,) * (input.ndim - dim - 1))   # along the class dim
+    eps = label_smoothing
+    if _is_probabilities(target):
+        t = as_tensor(target if isinstance(target, Tensor) else raw(target, input.device), input)
+        if t.shape != input.shape:
+            raise ValueError(f"cross_entropy: probability targets must have the input's shape "
+                             f"{input.shape}, got {t.shape}")
+        if eps:
+            t = t * (1 - eps) + eps / C
+        weighted = log_p * t if w is None else log_p * t * w_view
+        return _reduce(-weighted.sum(dim), reduction)
+    t = _class_targets(input, target, "cross_entropy")
+    loss = nll_loss(log_p, t, weight, ignore_index=ignore_index, reduction=reduction)
+    if not eps:
+        return loss
+    counted = t != ignore_index
+    uniform = -(log_p if w is None else log_p * w_view).sum(dim) * (counted.astype(input.dtype) / C)
+    if reduction == "none":
+        smooth = uniform
+    elif reduction == "sum":
+        smooth = uniform.sum()
+    else:
+        smooth = _weighted_mean(uniform.sum(), float(_target_weights(t, counted, w, input).sum()))
+    return (1 - eps) * loss + eps * smooth
+
+
+def _target_weights(t, counted, w, input):
+    """w[t] (1 without weights) per target, 0 where the target is ignored."""
+    xp = backend.get_array_module(input.device)
+    w_t = counted.astype(input.dtype)
+    return w_t if w is None else w_t * w[xp.where(counted, t, 0)]
+
+
+def nll_loss(input, target, weight=None, *, ignore_index=-100, reduction="mean"):
+    """Negative log-likelihood of log-probabilities `input` ((C,), (N, C) or (N, C, d1, ...), classes
+    on dim 1) at class ids `target`, as ``torch.nn.functional.nll_loss``: loss_n = -weight[t_n]
+    input[n, t_n]; 'mean' divides by the sum of the counted targets' weights (NaN if all are
+    ignored, as PyTorch). Composed from primitives (indexing picks one entry per row; autograd
+    scatters the gradient back)."""
+    _check_reduction(reduction, "nll_loss")
+    t = _class_targets(input, target, "nll_loss")
+    w = _class_weight(weight, input, "nll_loss")
+    xp = backend.get_array_module(input.device)
+    C = input.shape[0 if input.ndim == 1 else 1]
+    counted = t != ignore_index
+    safe = xp.where(counted, t, 0)
+    checks.check_indices(xp, safe, C, "nll_loss targets")
+    rows = _classes_last(input)                                     # (M, C), one row per target
+    picked = rows[xp.arange(rows.shape[0]), safe.reshape(-1)]       # input[n, t_n, ...]
+    w_t = _target_weights(t, counted, w, input)
+    loss = -(picked * w_t.reshape(-1))
+    if reduction == "none":
+        return loss.reshape(t.shape)
+    if reduction == "sum":
+        return loss.sum()
+    return _weighted_mean(loss.sum(), float(w_t.sum()))
+
+
+def mse_loss(input, target, *, reduction="mean", weight=None):
+    """Mean squared error, as ``torch.nn.functional.mse_loss``: (input - target)^2, reduced; with
+    `weight` (the input's shape) each squared error is weighted and 'mean' divides by sum(weight).
+    Composed from primitives (gradients for input, target and weight)."""
+    _check_reduction(reduction, "mse_loss")
+    diff = input - target
+    squared = diff * diff
+    if weight is None:
+        return _reduce(squared, reduction)
+    if tuple(weight.shape) != input.shape:
+        raise ValueError(f"mse_loss: weight must have the input's shape {input.shape}, got {tuple(weight.shape)}")
+    weighted = squared * weight
+    if reduction == "mean":
+        return weighted.sum() / (weight.sum() if isinstance(weight, Tensor) else float(weight.sum()))
+    return _reduce(weighted, reduction)
+

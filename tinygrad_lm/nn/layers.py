@@ -30,21 +30,30 @@ class Linear(Module):
 
 
 class Embedding(Module):
-    """A table of num_embeddings vectors; forward(ids) looks up rows (init N(0, 1) as PyTorch)."""
+    """A table of num_embeddings vectors; forward(ids) looks up rows (init N(0, 1) as PyTorch).
+    padding_idx: that row starts at zero and is never trained, as PyTorch's."""
 
-    def __init__(self, num_embeddings, embedding_dim, device=None, dtype=None):
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, *, device=None, dtype=None):
         super().__init__()
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise ValueError(f"Embedding: padding_idx {padding_idx} is out of range for {num_embeddings} embeddings")
+            padding_idx %= num_embeddings
+        self.padding_idx = padding_idx
         self.weight = _param((num_embeddings, embedding_dim), dtype)
         init.normal_(self.weight)
+        if padding_idx is not None:
+            self.weight.data[padding_idx] = 0
         if device is not None:
             self.to(device)
 
     def forward(self, indices):
-        return F.embedding(indices, self.weight)
+        return F.embedding(indices, self.weight, self.padding_idx)
 
     def extra_repr(self):
-        return f"{self.num_embeddings}, {self.embedding_dim}"
+        padding = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"{self.num_embeddings}, {self.embedding_dim}{padding}"
 
 
 class LayerNorm(Module):

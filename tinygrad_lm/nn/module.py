@@ -135,7 +135,7 @@ class Module:
             if set_to_none or p.grad is None:
                 p.grad = None
             else:
-                p.grad[...] = 0
+                p.grad.data[...] = 0       # the array itself (with an optimizer: its flat buffer)
 
     def to(self, device=None, dtype=None):
         """Move (and/or cast) every parameter and buffer in place; returns self, as PyTorch."""
@@ -184,8 +184,8 @@ def _move(t, device, dtype):
         data = data.astype(dtype, copy=False)
     t.data, t.device = data, device
     if t.grad is not None:
-        grad = backend.to_device(t.grad, device)
-        t.grad = grad.astype(dtype, copy=False) if dtype is not None else grad
+        grad = backend.to_device(t.grad.data, device)
+        t.grad = Tensor._from_array(grad.astype(dtype, copy=False) if dtype is not None else grad, device)
 
 
 class _NumberedModules(Module):

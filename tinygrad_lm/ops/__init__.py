@@ -3,16 +3,18 @@
 The Tensor methods that call them (``x + y`` -> ``Add.apply``, ``x.sum(dim)`` -> ``Sum.apply``...)
 are defined on the class in ``tensor.py``; the checks of their arguments are in ``checks.py``.
 """
-from .arithmetic import Add, Div, Mul, Neg, Pow, Sub, unbroadcast
+from .arithmetic import Add, Div, Maximum, Minimum, Mul, Neg, Pow, PowTensor, Sub, unbroadcast
 from .checks import check_indices
+from .dtypes import Cast
 from .fused import (CrossEntropy, LayerNorm, Linear, PackedCausalAttention, ScaledDotProductAttention,
                     causal_mask)
 from .matmul import MatMul
 from .nn import Dropout, Embedding
-from .reduce import Max, Mean, Sum, Var
-from .shape import Concatenate, GetItem, MaskedFill, Permute, Reshape, Where, scatter_add
-from .softmax import LogSoftmax, Softmax
-from .unary import Exp, GELUErf, GELUTanh, Log, ReLU, Sigmoid, Sqrt, Tanh
+from .reduce import Cumsum, Max, Mean, Min, Std, Sum, Var
+from .shape import (Clone, Concatenate, Expand, Flip, Gather, GetItem, MaskedFill, Permute, Repeat, Reshape,
+                    Where, scatter_add)
+from .softmax import LogSoftmax, LogSumExp, Softmax
+from .unary import Abs, Clamp, Exp, GELUErf, GELUTanh, Log, ReLU, Rsqrt, Sigmoid, Sqrt, Tanh
 
 __all__ = [
     "Add", "Sub", "Mul", "Div", "Neg", "Pow", "MatMul", "Sum", "Mean", "Max", "Var", "Exp", "Log",
@@ -20,4 +22,6 @@ __all__ = [
     "Permute", "GetItem", "Concatenate", "MaskedFill", "Where", "Embedding", "Dropout",
     "CrossEntropy", "LayerNorm", "Linear", "PackedCausalAttention", "ScaledDotProductAttention",
     "unbroadcast", "scatter_add", "check_indices", "causal_mask",
+    "PowTensor", "Maximum", "Minimum", "Min", "Cumsum", "Abs", "Clamp", "Rsqrt", "LogSumExp", "Expand",
+    "Flip", "Repeat", "Gather", "Clone", "Cast", "Std",
 ]

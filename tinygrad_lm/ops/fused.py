@@ -6,43 +6,79 @@ because the backward needs only a few named intermediates instead of every step'
 """
 from .. import random
 from ..function import Function
+from .arithmetic import unbroadcast
 from .checks import check_indices
+from .nn import dropout_scale
 
 
 class CrossEntropy(Function):
-    """Mean cross-entropy of logits (N, V) against integer targets (N,), skipping `ignore_index`.
+    """Cross-entropy of logits (N, C) against integer class targets (N,), as ``F.cross_entropy``:
+    optional class `weight` (C,), `label_smoothing` eps, rows whose target is `ignore_index` skipped,
+    and reduction 'mean' (the training step's), 'sum' or 'none'.
 
     Forward, per row n with target t:
       1. log_p = logits - logsumexp(logits)          (a stable log_softmax)
-      2. loss_n = -log_p[t]
-      3. loss = sum over counted rows / count
-    Backward: d loss_n / d logits = softmax(logits) - one_hot(t), the famous "probs minus one-hot",
-      1. g_logits = p
-      2. g_logits[n, t_n] -= 1
-      3. g_logits *= upstream / count, and 0 on ignored rows
+      2. w_n = weight[t] (1 without weights), and 0 on an ignored row
+      3. loss_n = -w_n log_p[t]; with label smoothing eps, mixed with the loss against the uniform
+         target: loss_n = (1 - eps) (-w_n log_p[t]) + eps (-sum_c weight_c log_p[c] / C)
+      4. 'none': loss_n;  'sum': sum_n loss_n;  'mean': sum_n loss_n / sum_n w_n (NaN when every row
+         is ignored, as PyTorch)
+    Backward. Each row's loss is -sum_c a_c log_p[c] with target weights a = (1 - eps) w_n one_hot(t)
+    + eps weight / C, and d(-sum_c a_c log_p[c]) / d logits = p * sum_c a_c - a. Without weights or
+    smoothing, a = one_hot(t): the famous "probs minus one-hot".
+      1. r_n = the upstream gradient of loss_n: grad / sum_n w_n ('mean'), grad ('sum'), grad[n]
+         ('none'); 0 on ignored rows
+      2. g_logits = p * (r_n * sum_c a_c)             (sum_c a_c = (1 - eps) w_n + eps mean(weight))
+      3. g_logits[n, t_n] -= r_n (1 - eps) w_n
+      4. g_logits -= r_n eps weight / C               (label smoothing only)
+    `weight` is a constant, as in PyTorch (which refuses a weight that requires grad).
     """
 
-    def forward(self, logits, targets, ignore_index, checked=False):
+    def forward(self, logits, targets, ignore_index, reduction="mean", weight=None, label_smoothing=0.0,
+                checked=False):
         xp = self.xp
-        n, vocab = logits.shape
+        n, C = logits.shape
         counted = targets != ignore_index
         safe_targets = xp.where(counted, targets, 0)
         if not checked:
-            check_indices(xp, safe_targets, vocab, "cross_entropy targets")
+            check_indices(xp, safe_targets, C, "cross_entropy targets")
         shifted = logits - logits.max(axis=1, keepdims=True)
         exp = xp.exp(shifted)
         sum_exp = exp.sum(axis=1, keepdims=True)
+        log_sum_exp = xp.log(sum_exp)
         rows = xp.arange(n)
-        log_p_target = shifted[rows, safe_targets] - xp.log(sum_exp[:, 0])
-        # the count stays an array: no device->host copy in the training step
-        self.count = xp.maximum(counted.sum(), 1).astype(logits.dtype)
-        self.p, self.rows, self.targets, self.counted = exp / sum_exp, rows, safe_targets, counted
-        return -(log_p_target * counted).sum() / self.count
+        nll = log_sum_exp[:, 0] - shifted[rows, safe_targets]                            # -log_p[t]
+        w_n = counted.astype(logits.dtype)
+        if weight is not None:
+            w_n *= weight[safe_targets]
+        loss = w_n * nll
+        eps = label_smoothing
+        if eps:
+            log_p = shifted - log_sum_exp
+            uniform = -(log_p.sum(axis=1) if weight is None else log_p @ weight) / C        # -sum_c w_c log_p[c] / C
+            loss = (1 - eps) * loss + eps * uniform * counted
+        self.p, self.rows, self.targets, self.counted, self.w_n = exp / sum_exp, rows, safe_targets, counted, w_n
+        self.reduction, self.weight, self.eps = reduction, weight, eps
+        if reduction == "none":
+            return loss
+        if reduction == "sum":
+            return loss.sum()
+        # 'mean': the total weight stays an array (no device->host copy in the training step); 0/0 is
+        # NaN as in PyTorch, written so that NumPy does not warn
+        total = w_n.sum()
+        some = total > 0
+        self.total = xp.where(some, total, 1)
+        return xp.where(some, loss.sum(), xp.nan) / self.total
 
     def backward(self, grad):
-        g_logits = self.p.copy()
-        g_logits[self.rows, self.targets] -= 1
-        g_logits *= (grad / self.count) * self.counted[:, None]
+        eps, weight, w_n = self.eps, self.weight, self.w_n
+        r = (grad / self.total if self.reduction == "mean" else grad) * self.counted         # step 1
+        mean_weight = 1.0 if weight is None else weight.mean()
+        sum_a = (1 - eps) * w_n + (eps * mean_weight) * self.counted if eps else w_n
+        g_logits = self.p * (r * sum_a)[:, None]                                           # step 2
+        g_logits[self.rows, self.targets] -= r * ((1 - eps) * w_n)                         # step 3
+        if eps:                                                                            # step 4
+            g_logits -= (r * (eps / self.p.shape[1]))[:, None] * (1.0 if weight is None else weight)
         return g_logits
 
 
@@ -88,21 +124,29 @@ def row_sum(xp, a):
     return (a.reshape(-1, C) @ xp.ones(C, dtype=a.dtype)).reshape(*a.shape[:-1], 1)
 
 
-def causal_mask(xp, T, S):
-    """A (T, S) boolean array, True where query i would see the future: key j > i + S - T (the T
-    queries are the last T of the S positions, as when generating with a cache)."""
-    return xp.triu(xp.ones((T, S), dtype=bool), k=S - T + 1)
+def causal_mask(xp, T, S, align="top_left"):
+    """A (T, S) boolean array, True where query i must not see key j (j is in its future).
+
+    align="top_left" (PyTorch's is_causal): query i sees keys j <= i.
+    align="bottom_right": the T queries are the last T of the S positions, as when the first S - T
+    keys come from a KV cache, so query i sees keys j <= i + S - T (PyTorch spells this mask
+    torch.nn.attention.bias.causal_lower_right). The two agree when T == S.
+    """
+    if align not in ("top_left", "bottom_right"):
+        raise ValueError(f"causal_mask: align must be 'top_left' or 'bottom_right', got {align!r}")
+    offset = 0 if align == "top_left" else S - T
+    return xp.triu(xp.ones((T, S), dtype=bool), k=offset + 1)
 
 
 _CAUSAL_BIAS = {}
 
 
-def causal_bias(xp, T, S, dtype):
+def causal_bias(xp, T, S, dtype, align="top_left"):
     """A (T, S) array: 0 where query i may see key j, -inf in the future (see causal_mask). Cached."""
-    key = (xp.__name__, T, S, str(dtype))
+    key = (xp.__name__, T, S, str(dtype), align)
     bias = _CAUSAL_BIAS.get(key)
     if bias is None:
-        bias = _CAUSAL_BIAS[key] = xp.where(causal_mask(xp, T, S), xp.asarray(-float("inf"), dtype=dtype),
+        bias = _CAUSAL_BIAS[key] = xp.where(causal_mask(xp, T, S, align), xp.asarray(-float("inf"), dtype=dtype),
                                             xp.asarray(0, dtype=dtype))
     return bias
 
@@ -145,43 +189,64 @@ class LayerNorm(Function):
 
 
 class ScaledDotProductAttention(Function):
-    """y = softmax(q k^T * scale + causal mask) @ v, for q, k, v of shape (..., T, D).
+    """y = softmax(q k^T * scale + mask) @ v, for q (..., T, D), k (..., S, D), v (..., S, Dv).
 
-    Forward keeps only the attention weights p (one T x T array per head):
+    The mask is any of: `causal` ("top_left" or "bottom_right", see causal_mask), a boolean `keep`
+    (True where query i may attend to key j, broadcastable to (..., T, S)) and a float `attn_mask`,
+    the optional fourth input, added to the scores (broadcastable to (..., T, S)).
+
+    Forward keeps only the attention weights p (one T x S array per head):
       1. s = q @ k^T * scale
-      2. s[i, j] = -inf for j > i                    (causal: position i sees only j <= i)
-      3. p = softmax(s)                              (along the last axis)
-      4. p_drop = p * keep / (1 - dropout_p)         (when dropout is on)
+      2. s = s + attn_mask; s = -inf where a key is masked out (causal future, keep False)
+      3. p = softmax(s)                              (along the last axis; a row with no key left
+                                                      gives p = 0, as PyTorch)
+      4. p_drop = p * keep_drop / (1 - dropout_p)    (when dropout is on)
       5. y = p_drop @ v
     Backward, with g = dL/dy:
       1. g_v      = p_drop^T @ g
       2. g_p_drop = g @ v^T
-      3. g_p      = g_p_drop * keep / (1 - dropout_p)
+      3. g_p      = g_p_drop * keep_drop / (1 - dropout_p)
       4. g_s      = p * (g_p - sum_j g_p * p)       (softmax's Jacobian; masked entries have p = 0)
       5. g_q      = g_s @ k * scale
       6. g_k      = g_s^T @ q * scale
+      7. g_attn_mask = g_s, summed over the axes the mask was broadcast along
+    A mask adds a constant to s, so it changes p but none of the formulas above: the masked
+    entries have p = 0 and get g_s = 0 by step 4 (a float mask's own gradient is step 7).
     (The code multiplies q by the scale once, q_s = q * scale, which is cheaper than scaling the
-    T x T scores: step 1 is then q_s @ k^T and step 6 is g_s^T @ q_s.)
+    T x S scores: step 1 is then q_s @ k^T and step 6 is g_s^T @ q_s.)
     """
 
-    def forward(self, q, k, v, is_causal, scale, dropout_p):
+    def forward(self, q, k, v, attn_mask=None, *, causal=None, keep=None, scale, dropout_p):
         xp = self.xp
         T, S = q.shape[-2], k.shape[-2]
         q_s = q * scale
         s = q_s @ k.swapaxes(-1, -2)
-        if is_causal:               # adding 0 or -inf broadcasts faster than a boolean assignment
-            s += causal_bias(xp, T, S, s.dtype)
-        s -= s.max(axis=-1, keepdims=True)
+        if causal is not None:      # adding 0 or -inf broadcasts faster than a boolean assignment
+            s += causal_bias(xp, T, S, s.dtype, causal)
+        if attn_mask is not None:
+            s += attn_mask
+        if keep is not None:
+            s = xp.where(keep, s, xp.asarray(-float("inf"), dtype=s.dtype))
+        # a row can lose every key only with an explicit mask, or bottom-right with more queries than keys
+        may_be_empty = attn_mask is not None or keep is not None or (causal == "bottom_right" and T > S)
+        row_max = s.max(axis=-1, keepdims=True)
+        if may_be_empty:
+            row_max = xp.where(xp.isneginf(row_max), xp.asarray(0, dtype=s.dtype), row_max)
+        s -= row_max
         p = xp.exp(s, out=s)
-        p /= row_sum(xp, p)
+        total = row_sum(xp, p)
+        if may_be_empty:                # 0 / 0 -> p = 0 on a row with no key left
+            total = xp.where(total == 0, xp.asarray(1, dtype=s.dtype), total)
+        p /= total
         self.p = p
         if dropout_p > 0:
-            keep = random.uniform(p.shape, device=self.device, dtype=p.dtype) >= dropout_p
-            self.keep_scale = keep.astype(p.dtype) / (1 - dropout_p)
+            keep_drop = random.uniform(p.shape, device=self.device, dtype=p.dtype) >= dropout_p
+            self.keep_scale = dropout_scale(xp, keep_drop, dropout_p, p.dtype)
             p_drop = p * self.keep_scale
         else:
             self.keep_scale, p_drop = None, p
         self.q_s, self.k, self.v, self.p_drop, self.scale = q_s, k, v, p_drop, scale
+        self.mask_shape = None if attn_mask is None else attn_mask.shape
         return p_drop @ v
 
     def backward(self, grad):
@@ -197,7 +262,9 @@ class ScaledDotProductAttention(Function):
         g_q = g_s @ k
         g_q *= scale
         g_k = g_s.swapaxes(-1, -2) @ q_s
-        return g_q, g_k, g_v
+        if self.mask_shape is None:
+            return g_q, g_k, g_v
+        return g_q, g_k, g_v, unbroadcast(g_s, self.mask_shape)
 
 
 class PackedCausalAttention(Function):
@@ -216,7 +283,7 @@ class PackedCausalAttention(Function):
         q, k, v = qkv.reshape(B, T, 3, H, D).transpose(2, 0, 3, 1, 4)         # views, (B, H, T, D)
         self.core = ScaledDotProductAttention()
         self.core.xp, self.core.device = self.xp, self.device
-        y = self.core.forward(q, k, v, is_causal=True, scale=scale, dropout_p=dropout_p)
+        y = self.core.forward(q, k, v, causal="top_left", scale=scale, dropout_p=dropout_p)   # T == S
         self.shape = (B, T, H, D)
         return y.transpose(0, 2, 1, 3).reshape(B, T, H * D)
 

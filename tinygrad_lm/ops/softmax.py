@@ -1,4 +1,5 @@
-"""softmax and log_softmax over one axis, stable for large inputs and for -inf (masked) entries."""
+"""softmax and log_softmax over one axis, and logsumexp, stable for large inputs and for -inf
+(masked) entries."""
 from ..function import Function
 
 
@@ -45,3 +46,27 @@ class LogSoftmax(Function):
     def backward(self, grad):
         p = self.xp.exp(self.y)
         return grad - p * grad.sum(axis=self.axis, keepdims=True)
+
+
+class LogSumExp(Function):
+    """y = log sum exp(x) over `axes`, computed as m + log sum exp(x - m) with m = max x, so that
+    no exp overflows (m is taken as 0 where it is infinite: all -inf gives -inf, not NaN).
+
+    Backward: dy/dx_i = exp(x_i - y) = softmax(x)_i, so dL/dx = g * exp(x - y) (g broadcast back).
+    """
+
+    def forward(self, x, axes, keepdims):
+        xp = self.xp
+        if x.size == 0:                 # nothing to sum: log 0 = -inf, as PyTorch
+            m = xp.zeros([1 if i in axes else n for i, n in enumerate(x.shape)], dtype=x.dtype)
+        else:
+            m = x.max(axis=axes, keepdims=True)
+            m = xp.where(xp.isfinite(m), m, xp.zeros((), dtype=x.dtype))
+        y = xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True)) + m
+        self.x, self.y, self.axes, self.keepdims = x, y, axes, keepdims
+        return y if keepdims else y.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+
+    def backward(self, grad):
+        if not self.keepdims:
+            grad = grad.reshape(self.y.shape)
+        return grad * self.xp.exp(self.x - self.y)

@@ -1,4 +1,4 @@
-"""Elementwise functions of one tensor: exp, log, sqrt, tanh, sigmoid, relu, gelu.
+"""Elementwise functions of one tensor: exp, log, sqrt, rsqrt, abs, clamp, tanh, sigmoid, relu, gelu.
 
 Where the derivative is easiest to write with the output (exp, sqrt, tanh, sigmoid) the forward
 keeps the output, not the input.
@@ -43,6 +43,54 @@ class Sqrt(Function):
         return grad / (2 * self.y)
 
 
+class Rsqrt(Function):
+    """y = 1 / sqrt(x).  dy/dx = -1/2 x^(-3/2) = -y^3 / 2 (-inf at x = 0, as PyTorch)."""
+
+    def forward(self, x):
+        self.y = 1 / self.xp.sqrt(x)
+        return self.y
+
+    def backward(self, grad):
+        return grad * (-0.5 * self.y * self.y * self.y)
+
+
+class Abs(Function):
+    """y = |x|.  dy/dx = sign(x): 1, -1, and 0 at x = 0 (PyTorch's choice of subgradient)."""
+
+    def forward(self, x):
+        xp = self.xp
+        self.sign = xp.where(x != x, xp.zeros((), dtype=x.dtype), xp.sign(x))    # sign(NaN) = 0, as PyTorch
+        return xp.abs(x)
+
+    def backward(self, grad):
+        return grad * self.sign
+
+
+class Clamp(Function):
+    """y = min(max(x, low), high) for numbers low, high (either may be None: no bound).
+
+    dy/dx = 1 where low <= x <= high (bounds included, as PyTorch), else 0. A NaN stays NaN and
+    gets gradient 0. (Tensor bounds are composed from ``where`` in Tensor.clamp.)
+    """
+
+    def forward(self, x, low, high):
+        xp = self.xp
+        keep = None
+        y = x
+        if low is not None:
+            keep = x >= low
+            y = xp.maximum(y, xp.asarray(low, dtype=x.dtype))
+        if high is not None:
+            below = x <= high
+            keep = below if keep is None else keep & below
+            y = xp.minimum(y, xp.asarray(high, dtype=x.dtype))
+        self.keep = keep if keep is not None else xp.ones(x.shape, dtype=bool)
+        return y if y is not x else x.copy()
+
+    def backward(self, grad):
+        return grad * self.keep.astype(grad.dtype)
+
+
 class Tanh(Function):
     """y = tanh(x).  dy/dx = 1 - tanh(x)^2 = 1 - y^2."""
 
@@ -69,11 +117,15 @@ class Sigmoid(Function):
 
 
 class ReLU(Function):
-    """y = max(x, 0).  dy/dx = 1 where x > 0, else 0 (0 at x = 0, as PyTorch)."""
+    """y = max(x, 0).  dy/dx = 1 where x > 0, else 0 (0 at x = 0, as PyTorch).
+
+    Forward is ``maximum``, not ``x * mask``: relu(-inf) must be 0, and -inf * 0 is NaN.
+    """
 
     def forward(self, x):
-        self.positive = (x > 0).astype(x.dtype)     # a float mask multiplies faster than a bool one
-        return x * self.positive
+        # not (x <= 0) rather than x > 0: a NaN passes its gradient on, as PyTorch's threshold_backward
+        self.positive = (~(x <= 0)).astype(x.dtype)     # a float mask multiplies faster than a bool one
+        return self.xp.maximum(x, 0)
 
     def backward(self, grad):
         return grad * self.positive
@@ -145,7 +197,8 @@ def erf(xp, x):
         from scipy.special import erf as scipy_erf   # fast when SciPy happens to be installed
         return scipy_erf(x).astype(x.dtype, copy=False)
     except ImportError:
-        return xp.asarray(np.frompyfunc(math.erf, 1, 1)(x).astype(x.dtype))
+        out = np.frompyfunc(math.erf, 1, 1)(x)       # a Python float for a 0-d x
+        return xp.asarray(out.astype(x.dtype) if hasattr(out, "astype") else np.asarray(out, dtype=x.dtype))
 
 
 class GELUErf(Function):
