@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from tinygrad_lm import checkpoint, errors
+from tinygrad_lm.tokenizers import CharTokenizer
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n" * 120
@@ -65,6 +66,17 @@ def _corrupt_safetensors_folder(work):
     return folder
 
 
+def _checkpoint_with_a_smaller_tokenizer(work):
+    """The bigram checkpoint with a tokenizer of two characters stored beside a model of the
+    dataset's whole vocabulary: sampling draws ids that tokenizer cannot decode."""
+    path = work / "small_tokenizer.npz"
+    model, _, ckpt = checkpoint.load_model(work / "bigram" / "last.npz")
+    meta = {k: v for k, v in ckpt["meta"].items() if k != "optimizer"}
+    meta["tokenizer"] = {"type": "char", **CharTokenizer.from_text("ab").to_dict()}
+    checkpoint.save(path, model, meta=meta)
+    return path
+
+
 def _cases(work):
     """{error class: (command-line arguments, extra environment, text the message must hold)}."""
     (work / "broken_tokenizer.json").write_text("{ truncated", encoding="utf-8")
@@ -80,6 +92,8 @@ def _cases(work):
         errors.TokenizerFileError: (["prepare", "--input", "text.txt", "--tokenizer", "broken_tokenizer.json",
                                      "--dataset", "d3"], {}, "corrupt or truncated"),
         errors.EncodeError: (["sample", "--out-dir", "bigram", "--start", "@"], {}, "character '@'"),
+        errors.DecodeError: (["sample", "--checkpoint", _checkpoint_with_a_smaller_tokenizer(work), "--start", "a",
+                              "--max-new-tokens", 50, "--seed", 0], {}, "id"),
         errors.CheckpointError: (["sample", "--checkpoint", "nothing.npz"], {}, "does not exist"),
         errors.SafetensorsError: (["generate", "--model", _corrupt_safetensors_folder(work), "--data-dir",
                                    os.environ.get("TINYGRAD_LM_DATA", "data")], {}, "safetensors"),
@@ -91,20 +105,22 @@ def _cases(work):
 
 
 # A gradient of the wrong shape is a bug inside an op, not something a user's input can cause; the
-# engine's own tests plant one (tests/test_tensor.py). Every other error has a case above.
-NOT_FROM_INPUT = {errors.GradientShapeError}
+# engine's own tests plant one (tests/test_tensor.py). A StateDictError reaches the command line
+# only as the CheckpointError naming the file (tests/test_run_safety.py). Every other error has a
+# case above.
+NOT_FROM_INPUT = {errors.GradientShapeError, errors.StateDictError}
 
 
 def test_every_error_class_has_a_command_line_case(workdir):
     def subclasses(cls):
         return {cls} | {s for c in cls.__subclasses__() for s in subclasses(c)}
-    leaves = {c for c in subclasses(errors.TinygradLMError) if not c.__subclasses__()}
-    assert leaves - NOT_FROM_INPUT == set(_cases(workdir))
+    groups = {errors.TinygradLMError, errors.TokenizerError}       # raised only through a subclass
+    assert subclasses(errors.TinygradLMError) - groups - NOT_FROM_INPUT == set(_cases(workdir))
 
 
 @pytest.mark.parametrize("kind", ["ConfigError", "DeviceError", "DataError", "DownloadError", "TokenizerFileError",
-                                  "EncodeError", "CheckpointError", "SafetensorsError", "PretrainedError",
-                                  "TrainingDiverged"])
+                                  "EncodeError", "DecodeError", "CheckpointError", "SafetensorsError",
+                                  "PretrainedError", "TrainingDiverged"])
 def test_an_error_is_one_line_and_exit_status_1(workdir, kind):
     cls = getattr(errors, kind)
     args, env, message = _cases(workdir)[cls]

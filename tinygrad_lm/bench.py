@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from . import backend, optim
+from . import backend, errors, optim
 from .config import make_optimizer
 from .flops import blas_description, openblas_env_description, openblas_runtime
 from .models import FAMILIES, GPTConfig, family_of
@@ -34,8 +34,14 @@ OURS, TORCH = "tinygrad_lm", "PyTorch"
 
 
 def peak_rss_mib():
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kb / 1024 if sys.platform != "darwin" else kb / 2**20
+    """This process's peak resident memory. On Linux from /proc (VmHWM): getrusage's ru_maxrss
+    also counts the parent's memory from before the worker's exec, which Linux carries over."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
+    except (OSError, StopIteration, ValueError):
+        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return kb / 1024 if sys.platform != "darwin" else kb / 2**20
 
 
 def _timed(step, steps, warmup, sync=lambda: None):
@@ -144,8 +150,20 @@ def _run_worker(engine, preset, steps, warmup, device):
     out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
     if out.returncode != 0 or not lines:
-        raise RuntimeError(f"bench worker {engine} failed (exit {out.returncode}):\n{out.stderr[-2000:]}")
+        raise _worker_error(engine, out.returncode, out.stderr)
     return json.loads(lines[-1])
+
+
+def _worker_error(engine, returncode, stderr):
+    """A failed worker as one error carrying its last stderr line (the exception it died of): of
+    that TinygradLMError class when the worker raised one (DeviceError: no GPU), else a DeviceError
+    (this machine could not run it). The command line prints it as one `error:` line."""
+    last = next((ln.strip() for ln in reversed(stderr.splitlines()) if ln.strip()), "no output")
+    name, _, message = last.partition(": ")
+    cls = getattr(errors, name.rsplit(".", 1)[-1], None) if message and " " not in name else None
+    if not (isinstance(cls, type) and issubclass(cls, errors.TinygradLMError)):
+        cls, message = errors.DeviceError, last
+    return cls(f"bench worker {engine} failed (exit {returncode}): {message}")
 
 
 def run_bench(preset, steps=50, warmup=5, device="cpu", compare_torch=True, print_fn=print, rounds=5):

@@ -1,7 +1,11 @@
 """TrainConfig, every setting of a training run, and the optimizer and learning-rate schedule it
 describes."""
 import dataclasses
+import math
+import numbers
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from . import optim
 from .errors import ConfigError
@@ -44,10 +48,21 @@ class TrainConfig:
     def validate(self):
         """Refuse settings that would run without error but mean nothing (a batch of 0 rows trains
         on no tokens and logs a loss of 0), naming every problem at once."""
-        problems = [f"{name}={getattr(self, name)} must be >= {low}" for name, low in (
+        kinds = [f"{f.name}={getattr(self, f.name)!r} must be {_KIND_NAMES[_kind(f)]}"
+                 for f in dataclasses.fields(self) if not _is_kind(getattr(self, f.name), _kind(f))]
+        if kinds:                                      # a wrong type (e.g. from a checkpoint): say only that
+            raise ConfigError("TrainConfig: " + "; ".join(kinds))
+        problems = [f"{f.name}={getattr(self, f.name)} must be finite" for f in dataclasses.fields(self)
+                    if _kind(f) is float and math.isinf(getattr(self, f.name))]
+        if self.decay_lr and self.max_iters > 0 and self.min_lr > self.learning_rate:
+            problems.append(f"min_lr={self.min_lr} must be <= learning_rate={self.learning_rate}: the cosine "
+                            "decay goes down to min_lr (or turn it off: --no-decay-lr)")
+        problems += [f"{name}={getattr(self, name)} must be >= {low}" for name, low in (
             ("batch_size", 1), ("max_iters", 0), ("learning_rate", 0), ("min_lr", 0), ("warmup_iters", 0),
             ("lr_decay_iters", 0), ("weight_decay", 0), ("eps", 0), ("grad_clip", 0), ("eval_interval", 1),
-            ("eval_iters", 1), ("log_interval", 1), ("peak_flops", 0)) if not getattr(self, name) >= low]
+            ("eval_iters", 1), ("log_interval", 1), ("peak_flops", 0), ("seed", 0)) if not getattr(self, name) >= low]
+        if not self.out_dir.strip():
+            problems.append(f"out_dir={self.out_dir!r} must name a folder (the default is 'out')")
         problems += [f"{name}={getattr(self, name)} must be in [0, 1)" for name in ("beta1", "beta2")
                      if not 0 <= getattr(self, name) < 1]
         for f in dataclasses.fields(self):
@@ -75,7 +90,33 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
+_KIND_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a text"}
+
+
+def _kind(f):
+    return {"int": int, "float": float, "bool": bool, "str": str}[f.type if isinstance(f.type, str) else f.type.__name__]
+
+
+def _is_kind(value, kind):
+    if kind is float:                                  # an int is a fine float (lr=1); a bool is not
+        return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if kind is int:                                    # NumPy integers too
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+# numbers kept per parameter while training: the parameter and its gradient, plus the optimizer's
+# state (Adam/AdamW: two moments; SGD with momentum: one buffer)
+TRAINING_COPIES = {"adamw": 4, "adam": 4, "sgd": 3}
+
+
 def make_optimizer(model, cfg):
+    """The optimizer cfg describes, over model's parameters. A model whose training state (see
+    TRAINING_COPIES) cannot fit in this machine's memory is refused first (ConfigError)."""
+    config = getattr(model, "config", None)
+    if hasattr(config, "check_memory"):
+        config.check_memory(itemsize=np.dtype(cfg.dtype).itemsize, copies=TRAINING_COPIES[cfg.optimizer],
+                            what=f"training the model with {cfg.optimizer} (parameters, gradients, moments)")
     if cfg.optimizer == "sgd":
         return optim.SGD(model.parameters(), lr=cfg.learning_rate, momentum=0.9, weight_decay=cfg.weight_decay)
     groups = model.parameters() if cfg.decay_all else optim.gpt2_param_groups(model, cfg.weight_decay)

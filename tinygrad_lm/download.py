@@ -31,8 +31,11 @@ def fetch(url, dest, sha256=None, what="file", how_to_offline="", progress=True,
             return dest
         raise DownloadError(f"{dest} exists but its sha256 is {sha256_of(dest)}, not the expected {sha256}: "
                             "the file is corrupt or another version; delete it to download again")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
+    except OSError as e:
+        raise DownloadError(f"cannot write {what} to {dest.parent} ({e.strerror or e}). {how_to_offline}") from None
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
             total = int(response.headers.get("Content-Length") or 0)
@@ -49,6 +52,9 @@ def fetch(url, dest, sha256=None, what="file", how_to_offline="", progress=True,
                 sys.stderr.write("\n")
         if sha256 is not None and sha256_of(tmp) != sha256:
             raise DownloadError(f"{url}: checksum mismatch (got {sha256_of(tmp)}, expected {sha256})")
+        mask = os.umask(0o22)                 # mkstemp's file is private (0o600): give it a new file's mode
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
         shutil.move(tmp, dest)
         return dest
     except OSError as e:   # URLError and socket errors are OSErrors: offline, DNS, refused

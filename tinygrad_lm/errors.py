@@ -7,8 +7,9 @@
       DataError             a dataset that is missing, short or corrupt
       DownloadError         a file that could not be fetched (offline, bad checksum)
       TokenizerError        TokenizerFileError (an unreadable tokenizer file), EncodeError (text
-                            a tokenizer will not encode)
-      CheckpointError       a checkpoint that cannot be read, written or resumed
+                            a tokenizer will not encode), DecodeError (ids it will not decode)
+      CheckpointError       a checkpoint that cannot be read, written or resumed; StateDictError
+                            (a state_dict that does not fit the module)
       SafetensorsError      a .safetensors file that breaks the format
       PretrainedError       a Hugging Face folder that is not what it should be
       TrainingDiverged      the loss became NaN or infinite
@@ -55,8 +56,20 @@ class EncodeError(TokenizerError):
     """Text that a tokenizer will not encode (an unknown character, a disallowed special token)."""
 
 
+class DecodeError(TokenizerError):
+    """Token ids that a tokenizer will not decode (not integers, or outside its vocabulary)."""
+
+
 class CheckpointError(TinygradLMError, ValueError):
     """A checkpoint that cannot be read, written, or resumed on the data given."""
+
+
+class StateDictError(CheckpointError, KeyError):
+    """A state_dict that does not fit a module: missing, unexpected or mis-shaped entries, or
+    values that are not arrays of numbers. A CheckpointError (one ``error:`` line on the command
+    line) and, as before, a KeyError; its message prints plainly, not quoted as KeyError's."""
+
+    __str__ = Exception.__str__
 
 
 class SafetensorsError(TinygradLMError, ValueError):

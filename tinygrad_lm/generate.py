@@ -4,6 +4,8 @@ Without a cache, every new token runs the whole context through the model again.
 attention layer keeps the keys and values of the positions already seen, so a step only runs the
 new token: its logits are the same as a full recompute (tests/test_generate.py).
 """
+import math
+
 import numpy as np
 
 from . import backend
@@ -12,16 +14,18 @@ from .nn.attention import cache_length
 from .tensor import no_grad
 
 
-def check_sampling(temperature=1.0, top_k=None, top_p=None, max_new_tokens=0):
-    """Raise ValueError for a setting no sampler can use (checked before any token is produced)."""
+def check_sampling(temperature=1.0, top_k=None, top_p=None, max_new_tokens=0, seed=None):
+    """Raise ConfigError for a setting no sampler can use (checked before any token is produced)."""
     if max_new_tokens < 0:
         raise ConfigError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
-    if temperature < 0:
-        raise ConfigError(f"temperature must be >= 0, got {temperature}")
+    if not (temperature >= 0 and math.isfinite(temperature)):          # also refuses nan
+        raise ConfigError(f"temperature must be >= 0 and finite, got {temperature}")
     if top_k is not None and top_k < 1:
         raise ConfigError(f"top_k must be >= 1, got {top_k}")
     if top_p is not None and not 0 < top_p <= 1:
         raise ConfigError(f"top_p must be in (0, 1], got {top_p}")
+    if isinstance(seed, (int, np.integer)) and seed < 0:
+        raise ConfigError(f"seed must be >= 0 (NumPy's generators take no negative seed), got {seed}")
 
 
 def sample_next(logits, temperature=1.0, top_k=None, top_p=None, rng=None):
@@ -64,7 +68,7 @@ def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None
     ``new_kv_caches()`` (GPT) also gets the KV cache. The context is cropped to the model's
     block_size. `seed` makes sampling repeatable.
     """
-    check_sampling(temperature, top_k, top_p, max_new_tokens)
+    check_sampling(temperature, top_k, top_p, max_new_tokens, seed)
     was_training = model.training
     model.eval()
     try:
@@ -72,7 +76,7 @@ def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None
         if idx.ndim == 1:
             idx = idx[None]
         if idx.ndim != 2 or idx.shape[0] == 0 or idx.shape[1] == 0:
-            raise ValueError(f"generate needs at least one prompt of at least one token, shape (batch, time); "
+            raise ConfigError(f"generate needs at least one prompt of at least one token, shape (batch, time); "
                              f"got shape {idx.shape}")
         block = model.config.block_size
         use_cache = use_cache and hasattr(model, "new_kv_caches")    # a family without a cache recomputes

@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from . import backend
-from .errors import ConfigError
+from .errors import CheckpointError, ConfigError
 from .tensor import Tensor
 
 
@@ -139,21 +139,40 @@ class Optimizer:
         return {"type": type(self).__name__, "step": self.step_count, "param_groups": groups, "state": state}
 
     def load_state_dict(self, sd):
+        """Take a state from state_dict(): every group's hyperparameters and its complete state (a
+        missing or extra moment, or one of another shape, is refused, naming it: reset moments would
+        resume silently as another run). Checked whole before anything changes."""
+        me = f"{type(self).__name__}.load_state_dict"
         if sd.get("type") != type(self).__name__:
-            raise ValueError(f"{type(self).__name__}.load_state_dict: the state is from {sd.get('type')}")
-        if len(sd["param_groups"]) != len(self.param_groups):
-            raise ValueError(f"{type(self).__name__}.load_state_dict: {len(sd['param_groups'])} parameter groups "
-                             f"in the state, {len(self.param_groups)} here")
+            raise CheckpointError(f"{me}: the state is from {sd.get('type')}")
+        if len(sd["param_groups"]) != len(self.param_groups) or len(sd["state"]) != len(self.param_groups):
+            raise CheckpointError(f"{me}: {len(sd['param_groups'])} parameter groups and {len(sd['state'])} "
+                                  f"states in the state, {len(self.param_groups)} groups here")
+        step = sd["step"]
+        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
+            raise CheckpointError(f"{me}: step {step!r} is not a count of steps")
+        problems = []
+        for i, (state, saved_state) in enumerate(zip(self.state, sd["state"])):
+            missing = sorted(set(state) - set(saved_state))
+            extra = sorted(map(str, set(saved_state) - set(state)))
+            if missing:
+                problems.append(f"group {i} lacks {', '.join(missing)}")
+            if extra:
+                problems.append(f"group {i} has unknown {', '.join(extra)}")
+            for k in set(state) & set(saved_state):
+                v = saved_state[k]
+                if getattr(getattr(v, "dtype", None), "kind", "") not in "fiu" or tuple(v.shape) != state[k].shape:
+                    problems.append(f"group {i} {k} of shape {tuple(np.shape(v))} ({getattr(v, 'dtype', type(v))}), "
+                                    f"not {state[k].shape}")
+        if problems:
+            raise CheckpointError(f"{me}: the state does not fit these parameters: " + "; ".join(problems))
         self._sync()
         for group, saved, flat, state, saved_state in zip(self.param_groups, sd["param_groups"], self.flat,
                                                           self.state, sd["state"]):
             for k, v in saved_state.items():
-                if k not in state or state[k].shape != tuple(np.shape(v)):
-                    raise ValueError(f"{type(self).__name__}.load_state_dict: state {k!r} of shape "
-                                     f"{np.shape(v)} does not fit these parameters")
-                state[k][...] = backend.to_device(np.asarray(v), flat.device)
-            group.update({k: (tuple(v) if isinstance(v, list) else v) for k, v in saved.items()})
-        self.step_count = int(sd["step"])
+                state[k][...] = backend.to_device(v, flat.device)
+            group.update({k: (tuple(v) if isinstance(v, list) else v) for k, v in saved.items() if k != "params"})
+        self.step_count = int(step)
 
 
 class SGD(Optimizer):

@@ -10,23 +10,30 @@
   - the log line (loss, lr, ms/step, tokens/s, MFU against the measured peak of the hardware);
   - stopping: used as ``with run:``, Ctrl-C or SIGTERM saves last.npz after the current step and
     ends the loop; a second signal inside a step (``with run.changing_state():``) keeps the last
-    whole checkpoint, since a half-updated one would not resume exactly. A NaN loss raises
-    TrainingDiverged and leaves the last good checkpoint.
+    whole checkpoint, since a half-updated one would not resume exactly. A NaN loss, or weights or
+    optimizer moments that became infinite or NaN (checked at each save, never saved), raise
+    TrainingDiverged and leave the last good checkpoint;
+  - the folder's lock (out_dir/.lock, rank 0's): a second run into a folder in use is refused.
 """
+import json
 import math
+import os
 import pathlib
+import socket
+import tempfile
 import time
 
 import numpy as np
 
-from . import checkpoint, flops
+from . import backend, checkpoint, flops
 from . import random as tg_random
 from .config import make_optimizer
 from .data import load_meta, load_split
 from .distributed import Ranks
-from .errors import CheckpointError, ConfigError, TrainingDiverged
+from .errors import CheckpointError, ConfigError, TinygradLMError, TrainingDiverged
 from .evaluate import estimate_loss
 from .models import FAMILIES, GPT, family_of
+from .models.base import physical_memory
 from .signals import DeferredInterrupt
 
 
@@ -37,30 +44,57 @@ class Run:
         model_config.validate()
         self.cfg, self.data_dir, self.batch_source = cfg, data_dir, batch_source
         self.out_dir = pathlib.Path(cfg.out_dir)
+        self.ranks = Ranks.start(distributed)
+        self.log = log if self.ranks.is_main else _silent        # only rank 0 logs and saves
+        # before any work: the folder can be written, no other run uses it, no half-written save is left
+        self.lock = OutDirLock(self.out_dir, self.log)
+        self._on_main(self._claim_out_dir)
         try:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise CheckpointError(f"cannot create the output folder {self.out_dir} ({e})") from e
+            self._start(model_config, init_from, model)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _claim_out_dir(self):
+        prepare_out_dir(self.out_dir)
+        self.lock.acquire()
+        removed = checkpoint.remove_stale_temporaries(self.out_dir)
+        if removed:
+            self.log(f"note: removed {', '.join(removed)} from {self.out_dir}, left by a save that was killed")
+
+    def _on_main(self, fn):
+        """fn() on rank 0; when it raises a TinygradLMError every rank raises (rank 0 that error)."""
+        error = None
+        if self.ranks.is_main:
+            try:
+                fn()
+            except TinygradLMError as e:
+                error = e
+        if self.ranks.any(error is not None):
+            raise error or CheckpointError(f"rank 0 could not use the output folder {self.out_dir}")
+
+    def _start(self, model_config, init_from, model):
+        cfg, data_dir, batch_source = self.cfg, self.data_dir, self.batch_source
         self.meta = load_meta(data_dir)
         self.data = {"train": load_split(data_dir, "train"), "val": load_split(data_dir, "val")}
         self.dtype = np.dtype(cfg.dtype)
-        self.ranks = Ranks.start(distributed)
-        self.log = log if self.ranks.is_main else _silent        # only rank 0 logs and saves
         tg_random.manual_seed(cfg.seed)
 
         saved = self._read_resume_checkpoint() if init_from == "resume" else None
         if saved is not None:
-            model_config = FAMILIES[saved["meta"].get("model_family", "gpt")][1].from_dict(
-                saved["meta"]["model_config"])
+            model_config = checkpoint.model_config(saved["meta"], self.out_dir / "last.npz")
+            if model_config is None:
+                raise CheckpointError(f"{self.out_dir / 'last.npz'} holds no model_config: it cannot be resumed")
         if model_config.vocab_size < self.meta["vocab_size"]:
             raise ConfigError(f"the data's tokenizer has {self.meta['vocab_size']} tokens but the model only "
                               f"{model_config.vocab_size}")
         if model is None:
-            model = (_pretrained(init_from, model_config) if init_from not in ("scratch", "resume")
+            model = (_pretrained(init_from, model_config, self.meta["tokenizer"]) if init_from not in ("scratch", "resume")
                      else FAMILIES[family_of(model_config)][0](model_config))
         self.model, self.model_config = model, model.config
         self.model.to(cfg.device, dtype=self.dtype)
         self.optimizer = make_optimizer(self.model, cfg)
+        _check_batch_memory(cfg.batch_size, self.model_config.block_size, self.model_config.vocab_size)
         self.batches = batch_source(self.ranks.shard(self.data["train"]), self.model_config.block_size,
                                     cfg.batch_size, seed=cfg.seed + self.ranks.rank)
         self.history, self.evals, self.best_val, self.step = [], [], float("inf"), 0
@@ -76,29 +110,58 @@ class Run:
     def _read_resume_checkpoint(self):
         path = self.out_dir / "last.npz"
         saved = checkpoint.load(path)
-        if saved["meta"]["tokenizer"] != self.meta["tokenizer"]:    # the same vocabulary size is not enough
+        tokenizer = saved["meta"].get("tokenizer")
+        if tokenizer != self.meta["tokenizer"]:    # the same vocabulary size is not enough
             dataset = saved["meta"].get("dataset")
+            kind = tokenizer.get("type") if isinstance(tokenizer, dict) else None
             raise CheckpointError(
                 f"{path} was trained on text tokenized by another tokenizer "
-                f"({saved['meta']['tokenizer']['type']}) than {self.data_dir} ({self.meta['tokenizer']['type']}): "
-                f"resume with the run's own dataset{f' ({dataset})' if dataset else ''}")
+                f"({kind}) than {self.data_dir} ({self.meta['tokenizer']['type']}): "
+                f"resume with the run's own dataset{f' ({dataset})' if isinstance(dataset, str) else ''}")
         return saved
 
     def _restore(self, saved):
-        """Weights, optimizer moments, RNG states and history exactly as saved."""
-        m, path = saved["meta"], self.out_dir / "last.npz"
+        """Weights, optimizer moments, RNG states and history exactly as saved; the optimizer's
+        hyperparameters are this run's (cfg), so a setting given when resuming takes effect."""
+        path = self.out_dir / "last.npz"
+        try:
+            self._restore_state(saved, path)
+        except TinygradLMError as e:
+            raise CheckpointError(f"cannot resume from {path}: {e}") from None
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+            raise CheckpointError(f"cannot resume from {path}: its metadata is incomplete or malformed "
+                                  f"({type(e).__name__}: {e})") from None
+
+    def _restore_state(self, saved, path):
+        m = saved["meta"]
         self.model.load_state_dict(saved["model"])
-        self.optimizer.load_state_dict(checkpoint.optimizer_state(saved))
+        settings = [{k: v for k, v in g.items() if k != "params"} for g in self.optimizer.param_groups]
+        try:
+            self.optimizer.load_state_dict(checkpoint.optimizer_state(saved, path))
+        except CheckpointError as e:
+            raise CheckpointError(f"{e} (--optimizer and --decay-all cannot change when resuming)") from None
+        for group, own in zip(self.optimizer.param_groups, settings):   # weight decay, betas, eps...: cfg's
+            group.update(own)
         tg_random.set_rng_state(m["rng_state"])
-        self.history, self.evals, self.best_val, self.step = m["history"], m["evals"], m["best_val"], m["step"]
+        history, evals, best_val, step = m["history"], m["evals"], m["best_val"], m["step"]
+        if not (isinstance(history, list) and isinstance(evals, list) and isinstance(best_val, (int, float))
+                and isinstance(step, int) and step == self.optimizer.step_count
+                and all(isinstance(h, list) and len(h) == 2 and all(isinstance(x, (int, float)) for x in h)
+                        for h in history)
+                and all(isinstance(e, dict) and isinstance(e.get("step"), int) for e in evals)):
+            raise ValueError("history, evals, best_val or step is not what a run saves")
+        self.history, self.evals, self.best_val, self.step = history, evals, best_val, step
         self.log(f"resuming from {path} at step {self.step}")
         rank, world = self.ranks.rank, self.ranks.world
-        if m.get("world_size", 1) == world:
+        saved_world = m.get("world_size", 1)
+        if not (isinstance(saved_world, int) and not isinstance(saved_world, bool) and saved_world >= 1):
+            raise ValueError(f"world_size {saved_world!r} is not a number of ranks")
+        if saved_world == world:
             self.batches.set_state(m["batch_rng_state"][rank] if world > 1 else m["batch_rng_state"])
         else:                       # the data is sharded differently: fresh generators, still seeded
             self.batches = self.batch_source(self.batches.data, self.model_config.block_size,
                                              self.cfg.batch_size, seed=[self.cfg.seed, rank, self.step])
-            self.log(f"note: {path} was written by {m.get('world_size', 1)} rank(s) and this run has {world}: "
+            self.log(f"note: {path} was written by {saved_world} rank(s) and this run has {world}: "
                      "each rank draws new batches, so the losses will differ from an uninterrupted run")
         changed = [f"{k} {v} (saved {m['train_config'][k]})" for k, v in self.cfg.to_dict().items()
                    if k != "out_dir" and k in m["train_config"] and m["train_config"][k] != v]
@@ -108,7 +171,9 @@ class Run:
 
     # ------------------------------------------------------------------ checkpoints
     def save(self, name):
-        """Write out_dir/name on rank 0 (every rank calls it at the same step: the gather is collective)."""
+        """Write out_dir/name on rank 0 (every rank calls it at the same step: the gather is collective).
+        Weights or moments that are not all finite are never saved: that checkpoint could not resume."""
+        self.check_finite()
         batch_state = self.ranks.gather(self.batches.get_state())
         if not self.ranks.is_main:
             return None
@@ -118,6 +183,22 @@ class Run:
             "dataset": str(pathlib.Path(self.data_dir).resolve()), "rng_state": tg_random.get_rng_state(),
             "batch_rng_state": batch_state, "world_size": self.ranks.world, "history": self.history,
             "evals": self.evals, "best_val": self.best_val})
+
+    def check_finite(self):
+        """Raise TrainingDiverged when a weight or an optimizer moment is infinite or NaN: one
+        whole-array check per flat buffer, made at save time only (every rank holds the same values,
+        so every rank raises together)."""
+        opt = self.optimizer
+        opt._sync()                                  # parameters whose data was replaced: into the buffers
+        buffers = [("the weights", f.data) for f in opt.flat] + [(f"the optimizer's {name}", v)
+                                                                 for s in opt.state for name, v in s.items()]
+        bad = sorted({name for name, b in buffers if not bool(backend.get_array_module_of(b).isfinite(b).all())})
+        if bad:
+            last = self.out_dir / "last.npz"
+            raise TrainingDiverged(
+                f"infinite or NaN values in {' and '.join(bad)} at step {self.step}: training stopped and "
+                f"nothing was saved (such a checkpoint could not resume). The last good checkpoint is "
+                f"{last if last.exists() else '(none yet)'}; lower the learning rate or enable grad_clip")
 
     def evaluation_due(self):
         already = bool(self.evals) and self.evals[-1]["step"] == self.step    # resumed right after an eval
@@ -191,7 +272,13 @@ class Run:
 
     def __exit__(self, kind, error, traceback):
         self._interrupt.restore()                            # also after a NaN or any other error
-        if kind is not KeyboardInterrupt:
+        try:
+            return self._stop(kind)
+        finally:
+            self.lock.release()                              # the folder is free again, whatever happened
+
+    def _stop(self, kind):
+        if kind is None or not issubclass(kind, KeyboardInterrupt):
             return False
         path = self.out_dir / "last.npz"
         if self._mid_step:        # a second Ctrl-C inside a step: its half-updated state would break resume
@@ -209,7 +296,9 @@ class Run:
                      f"({100 * self.timing['eval'] / self.timing['train']:.1f}% of the training time)")
         return {"history": self.history, "evals": self.evals, "best_val": self.best_val, "step": self.step,
                 "out_dir": self.out_dir, "interrupted": self.interrupted, "model": self.model,
-                "timing": self.timing, "rank": self.ranks.rank}
+                "timing": self.timing, "rank": self.ranks.rank,
+                # the shell's status for the signal that stopped the run (130 SIGINT, 143 SIGTERM), else 0
+                "exit_status": (self._interrupt.exit_status or 130) if self.interrupted else 0}
 
 
 class _Flag:
@@ -228,17 +317,130 @@ class _Flag:
         return False
 
 
+def _check_batch_memory(batch_size, block_size, vocab_size, itemsize=4):
+    """Refuse a batch whose logits alone (forward, softmax and gradient: three B x T x V arrays)
+    need more than this machine's memory, before any batch is drawn (a batch_size of 10**12 in a
+    checkpoint would otherwise fill the memory)."""
+    memory = physical_memory()
+    need = 3 * batch_size * block_size * vocab_size * itemsize
+    if memory is not None and need > memory:
+        raise ConfigError(f"batch_size={batch_size} x block_size={block_size} tokens need at least "
+                          f"{need / 2 ** 30:,.1f} GiB for the logits over {vocab_size} tokens; this machine has "
+                          f"{memory / 2 ** 30:,.1f} GiB: lower --batch-size")
+
+
 def _silent(*args, **kwargs):
     pass
 
 
-def _pretrained(source, model_config):
+def prepare_out_dir(folder):
+    """Create the output folder and prove it can be written (a run that cannot save is lost; a
+    read-only folder would otherwise be found only at the first checkpoint)."""
+    folder = pathlib.Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CheckpointError(f"cannot create the output folder {folder} ({e})") from e
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write_test.")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise CheckpointError(f"the output folder {folder} cannot be written ({e})") from e
+
+
+_HELD = set()          # the lock files this process holds (a lock with our own PID not in here is stale)
+
+
+class OutDirLock:
+    """out_dir/.lock, holding the owner's PID and host: made atomically (O_CREAT | O_EXCL), so of two
+    runs started into one folder only one gets it; removed when the run ends, also on an error or a
+    signal. A lock left by a process that died on this host is recognised and taken over, with a
+    note; one from another host (a shared file system) cannot be checked: the message says so."""
+
+    NAME = ".lock"
+
+    def __init__(self, folder, log=print):
+        self.path, self.log, self.held = pathlib.Path(folder) / self.NAME, log, False
+
+    def acquire(self):
+        me = {"pid": os.getpid(), "host": socket.gethostname()}
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+            except FileExistsError:
+                owner = self.owner()
+                if owner is None or not self._stale(owner, me):
+                    raise CheckpointError(self._in_use(owner)) from None
+                self.log(f"note: {self.path} was left by process {owner['pid']} on {owner['host']}, which is no "
+                         "longer running: taking the folder over")
+                try:
+                    self.path.unlink()
+                except FileNotFoundError:
+                    pass
+                continue
+            except OSError as e:
+                raise CheckpointError(f"cannot create the lock {self.path} ({e})") from e
+            with os.fdopen(fd, "w") as f:
+                json.dump(me, f)
+            self.held = True
+            _HELD.add(str(self.path.resolve()))
+            return self
+        raise CheckpointError(self._in_use(self.owner()))
+
+    def owner(self):
+        """{'pid', 'host'} from the lock file, or None when it cannot be read as one."""
+        try:
+            owner = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not (isinstance(owner, dict) and isinstance(owner.get("pid"), int) and owner["pid"] > 0
+                and isinstance(owner.get("host"), str)):
+            return None
+        return owner
+
+    def _stale(self, owner, me):
+        if owner["host"] != me["host"]:
+            return False
+        if owner["pid"] == me["pid"]:
+            return str(self.path.resolve()) not in _HELD
+        try:
+            os.kill(owner["pid"], 0)                 # signal 0: only asks whether the process exists
+        except ProcessLookupError:
+            return True
+        except OSError:                              # exists, owned by another user
+            return False
+        return False
+
+    def _in_use(self, owner):
+        who = (f"process {owner['pid']} on {owner['host']}" if owner else "a run whose lock cannot be read")
+        return (f"the output folder {self.path.parent} is in use by {who} ({self.path}): two runs into one folder "
+                "would overwrite each other's checkpoints. Choose another --out-dir, or delete the lock if no "
+                "run uses the folder any more")
+
+    def release(self):
+        if self.held:
+            self.held = False
+            _HELD.discard(str(self.path.resolve()))
+            try:
+                self.path.unlink()
+            except OSError:
+                pass
+
+
+def _pretrained(source, model_config, data_tokenizer):
     """A model to fine-tune: a Hugging Face GPT-2 folder or a training checkpoint."""
     path = pathlib.Path(source)
     if path.is_dir() and (path / "config.json").exists():
         model = GPT.from_pretrained(path)
     elif path.is_file():
-        model, _, _ = checkpoint.load_model(path)
+        model, _, ckpt = checkpoint.load_model(path)
+        stored = ckpt["meta"].get("tokenizer")
+        if stored and stored != data_tokenizer:     # same check as on resume: ids mean other text otherwise
+            kind = stored.get("type") if isinstance(stored, dict) else None
+            raise CheckpointError(f"{path} was trained on text tokenized by another tokenizer ({kind}) than the "
+                                  f"data ({data_tokenizer.get('type')}): give --dataset a folder prepared with "
+                                  "its tokenizer")
     else:
         raise CheckpointError(f"--init-from {source!r}: not 'scratch', 'resume', a checkpoint file or "
                               "a Hugging Face GPT-2 directory (config.json + model.safetensors)")

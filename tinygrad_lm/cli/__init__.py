@@ -3,6 +3,10 @@
 This package is the application: parser.py builds the flags (training flags from TrainConfig's
 fields), commands.py holds one small function per command, and ``main`` below is the one place
 that turns an error into a message. The library never imports it.
+
+Exit status: 0 done; 1 an error (one ``error:`` line); 2 a flag argparse refuses; 130 stopped by
+Ctrl-C (SIGINT) and 143 by SIGTERM, after saving last.npz when the signal came during training
+(``train --init-from resume`` continues; the Polaris job scripts resubmit themselves on 143).
 """
 import sys
 
@@ -18,9 +22,9 @@ def main(argv=None):
         # the user's files, text, flags, network or device: one line on stderr that says what to do,
         # exit status 1, no traceback
         sys.exit(f"error: {e}")
-    except KeyboardInterrupt:            # a second Ctrl-C, or one outside training: stop, quietly
+    except KeyboardInterrupt as e:       # a second Ctrl-C or SIGTERM, or one outside training: stop, quietly
         print("interrupted", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(getattr(e, "exit_status", 130))    # the shell's 128 + signal: 130 SIGINT, 143 SIGTERM
 
 
 __all__ = ["main", "build_parser"]

@@ -1,13 +1,16 @@
 """What every model family's config shares: it is checked when made (and again by the model, since
 fields may be assigned later), and it travels in checkpoints as a plain dict."""
 import dataclasses
+import itertools
+import math
+import os
 
 from ..errors import ConfigError
 
 
 class ModelConfig:
-    """Base of the config dataclasses (GPTConfig, BigramConfig...): subclasses add fields and
-    ``validate``."""
+    """Base of the config dataclasses (GPTConfig, BigramConfig...): subclasses add fields,
+    ``validate`` and ``parameter_shapes``."""
 
     def __post_init__(self):
         self.validate()
@@ -15,12 +18,97 @@ class ModelConfig:
     def validate(self):
         """Raise ConfigError naming every setting that is out of range."""
 
+    def iter_parameter_shapes(self):
+        """(state_dict name, shape) of each parameter of the model this config builds, computed
+        without building it: a checkpoint is checked against them before any memory is spent.
+        A family that does not say returns None."""
+        return None
+
+    def parameter_shapes(self, limit=None):
+        """{name: shape} from iter_parameter_shapes (None when the family does not say); with
+        `limit`, at most limit + 1 entries (enough to tell that a config declares more than a
+        file holds, without enumerating a billion layers)."""
+        shapes = self.iter_parameter_shapes()
+        if shapes is None:
+            return None
+        return dict(shapes if limit is None else itertools.islice(shapes, limit + 1))
+
+    def buffer_numel(self):
+        """How many numbers the model's fixed tables (buffers) hold, also without building it."""
+        return 0
+
+    def num_parameters_estimate(self):
+        """How many parameters the model this config builds has (tied weights once), by arithmetic,
+        in O(1) however many layers: a family that does not say returns None."""
+        return None
+
+    def check_memory(self, itemsize=4, copies=1, what="the model"):
+        """Raise ConfigError when `copies` copies of the parameters (plus the buffers), at `itemsize`
+        bytes a number, need more than this machine's physical memory: checked before a model is
+        built (copies=1: GPT and Bigram do it) or trained (parameters, gradients and the optimizer's
+        moments: config.make_optimizer), so an absurd shape (n_layer=10**9) is refused at once
+        instead of filling the memory or running for hours."""
+        n = self.num_parameters_estimate()
+        memory = physical_memory()
+        if n is None or memory is None:
+            return
+        need = (n * copies + self.buffer_numel()) * itemsize
+        if need > memory:
+            copies_text = f" x {copies} copies" if copies > 1 else ""
+            raise ConfigError(f"{type(self).__name__}: {what} needs {n:,} parameters{copies_text} at {itemsize} bytes "
+                              f"(about {_gib(need)} GiB), more than this machine's {_gib(memory)} GiB of memory: "
+                              "make it smaller (n_layer, n_embd, block_size, vocab_size)")
+
     def to_dict(self):
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d):
+        """The config a dict describes (a checkpoint's), with every field's type checked first: a
+        float where an int belongs (n_layer=1e12) is refused, not used."""
+        if not isinstance(d, dict):
+            raise ConfigError(f"{cls.__name__}: expected a dict of fields, got {type(d).__name__}")
         unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
-            raise ConfigError(f"{cls.__name__}: unknown fields {sorted(unknown)}")
+            raise ConfigError(f"{cls.__name__}: unknown fields {sorted(map(str, unknown))}")
+        check_field_types(cls, d)
         return cls(**d)
+
+
+def physical_memory():
+    """Bytes of physical memory of this machine, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):         # not POSIX, or the name unknown here
+        return None
+
+
+def _gib(n):
+    return f"{n / 2 ** 30:,.1f}" if n < 2 ** 60 else f"{n / 2 ** 30:.2e}"
+
+
+def check_field_types(cls, d):
+    """Raise ConfigError unless each value in `d` has the type its dataclass field declares (int,
+    float, bool or str; None only where the default is None). bool is not an int here, an int is
+    a float, and a float must be finite."""
+    problems = []
+    for f in dataclasses.fields(cls):
+        if f.name not in d:
+            continue
+        value, kind = d[f.name], f.type
+        if value is None and f.default is None:
+            continue
+        if kind is bool:
+            ok = isinstance(value, bool)
+        elif kind is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif kind is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        elif kind is str:
+            ok = isinstance(value, str)
+        else:
+            ok = True
+        if not ok:
+            problems.append(f"{f.name}={value!r} is not {'a finite float' if kind is float else 'a ' + kind.__name__}")
+    if problems:
+        raise ConfigError(f"{cls.__name__}: " + "; ".join(problems))

@@ -25,11 +25,19 @@ class BigramConfig(ModelConfig):
             raise ConfigError(f"BigramConfig: vocab_size={self.vocab_size} and block_size={self.block_size} "
                               "must be positive")
 
+    def iter_parameter_shapes(self):
+        """(state_dict name, shape) of Bigram(self)'s one parameter, without building it."""
+        yield "token_logits.weight", (self.vocab_size, self.vocab_size)
+
+    def num_parameters_estimate(self):
+        return self.vocab_size * self.vocab_size
+
 
 class Bigram(nn.Module):
     def __init__(self, config):
         super().__init__()
         config.validate()
+        config.check_memory()                # vocab_size**2 logits: refused before building when too many
         self.config = config
         self.token_logits = nn.Embedding(config.vocab_size, config.vocab_size)   # row i: logits after token i
 

@@ -50,7 +50,7 @@ class GPTConfig(ModelConfig):
     def validate(self):
         """Raise ConfigError naming every setting that is out of range (also after fields were assigned)."""
         problems = []
-        if self.n_embd % self.n_head:
+        if self.n_head >= 1 and self.n_embd % self.n_head:              # (n_head 0: said below)
             problems.append(f"n_embd={self.n_embd} must be divisible by n_head={self.n_head}")
         for name, allowed in (("attention", ("batched", "heads")), ("attn_scale", ("head", "embd")),
                               ("activation", ("gelu_tanh", "gelu", "relu")),
@@ -81,6 +81,58 @@ class GPTConfig(ModelConfig):
         fields.update(kw)
         return cls(vocab_size=vocab_size, block_size=block_size, n_layer=n_layer, n_head=n_head,
                    n_embd=n_embd, dropout=dropout, bias=bias, **fields)
+
+    def iter_parameter_shapes(self):
+        """(state_dict name, shape) of every parameter of GPT(self), without building it
+        (tests/test_run_safety.py checks them against built models of every variant)."""
+        V, T, C, L, H = self.vocab_size, self.block_size, self.n_embd, self.n_layer, self.n_head
+        hidden, qkv_bias = self.mlp_ratio * C, self.bias if self.qkv_bias is None else self.qkv_bias
+
+        def linear(name, n_in, n_out, bias):
+            yield f"{name}.weight", (n_out, n_in)
+            if bias:
+                yield f"{name}.bias", (n_out,)
+
+        def layer_norm(name):
+            yield f"{name}.weight", (C,)
+            if self.bias:
+                yield f"{name}.bias", (C,)
+        yield "transformer.wte.weight", (V, C)
+        if self.pos_encoding == "learned":
+            yield "transformer.wpe.weight", (T, C)
+        for i in range(L):
+            b = f"transformer.h.{i}"
+            yield from layer_norm(f"{b}.ln_1")
+            if self.attention == "heads":
+                for h in range(H):
+                    for part in ("key", "query", "value"):
+                        yield from linear(f"{b}.attn.heads.{h}.{part}", C, C // H, qkv_bias)
+            else:
+                yield from linear(f"{b}.attn.c_attn", C, 3 * C, qkv_bias)
+            yield from linear(f"{b}.attn.c_proj", C, C, self.bias)
+            yield from layer_norm(f"{b}.ln_2")
+            yield from linear(f"{b}.mlp.c_fc", C, hidden, self.bias)
+            yield from linear(f"{b}.mlp.c_proj", hidden, C, self.bias)
+        yield from layer_norm("transformer.ln_f")
+        yield from linear("lm_head", C, V, self.lm_head_bias)
+
+    def num_parameters_estimate(self):
+        """GPT(self).num_parameters() by arithmetic (the tied head counted once): the same sum as
+        iter_parameter_shapes, in O(1) for any n_layer."""
+        V, T, C, L, H = self.vocab_size, self.block_size, self.n_embd, self.n_layer, self.n_head
+        hidden, bias = self.mlp_ratio * C, int(self.bias)
+        qkv_bias = int(self.bias if self.qkv_bias is None else self.qkv_bias)
+        layer_norm = C * (1 + bias)
+        qkv = H * 3 * (C * (C // H) + (C // H) * qkv_bias) if self.attention == "heads" else 3 * C * (C + qkv_bias)
+        block = 2 * layer_norm + qkv + C * (C + bias) + C * hidden + hidden * bias + hidden * C + C * bias
+        head = (0 if self.tie_weights else V * C) + (V if self.lm_head_bias else 0)
+        return V * C + (T * C if self.pos_encoding == "learned" else 0) + L * block + layer_norm + head
+
+    def buffer_numel(self):
+        """The fixed position tables: sinusoidal (T, C), rotary cos and sin (T, head_size / 2) each."""
+        if self.pos_encoding == "sinusoidal":
+            return self.block_size * self.n_embd
+        return self.block_size * (self.n_embd // self.n_head) if self.pos_encoding == "rotary" else 0
 
 
 
@@ -148,6 +200,7 @@ class GPT(nn.Module):
     def __init__(self, config):
         super().__init__()
         config.validate()                    # fields may have been assigned since the config was made
+        config.check_memory()                # a shape this machine cannot hold: refused before building
         self.config = config
         self.transformer = Transformer(config)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=config.lm_head_bias)

@@ -4,6 +4,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .. import backend
+from ..errors import StateDictError  # noqa: F401  (raised by load_state_dict)
 from ..tensor import Tensor
 
 
@@ -94,16 +95,26 @@ class Module:
 
     def load_state_dict(self, state_dict, strict=True):
         """Copy values in. Missing, unexpected or mis-shaped keys raise one error listing them all."""
+        if not hasattr(state_dict, "items"):
+            raise StateDictError(f"load_state_dict into {type(self).__name__}: expected a mapping of names to "
+                                 f"arrays, got {type(state_dict).__name__}")
         own = OrderedDict(self.named_parameters(remove_duplicate=False))
         missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own]
-        mismatched = []
+        unexpected = [str(k) for k in state_dict if k not in own]
+        mismatched, not_numbers, values = [], [], {}
         for k, p in own.items():
             if k in state_dict:
-                shape = tuple(state_dict[k].shape)
-                if shape != p.shape:
-                    mismatched.append(f"{k}: checkpoint {shape} vs model {p.shape}")
+                value = state_dict[k]
+                value = value.data if isinstance(value, Tensor) else value
+                value = values[k] = np.asarray(value) if isinstance(value, (list, tuple, int, float)) else value
+                dtype = getattr(value, "dtype", None)
+                if dtype is None or getattr(dtype, "kind", "") not in "fiub" or not hasattr(value, "shape"):
+                    not_numbers.append(f"{k} ({type(value).__name__}{f' of {dtype}' if dtype is not None else ''})")
+                elif tuple(value.shape) != p.shape:
+                    mismatched.append(f"{k}: checkpoint {tuple(value.shape)} vs model {p.shape}")
         problems = []
+        if not_numbers:
+            problems.append("not arrays of numbers: " + ", ".join(not_numbers))
         if mismatched:
             problems.append("shape mismatch: " + "; ".join(mismatched))
         if strict and missing:
@@ -111,14 +122,11 @@ class Module:
         if strict and unexpected:
             problems.append("unexpected keys: " + ", ".join(unexpected))
         if problems:
-            raise KeyError(f"load_state_dict into {type(self).__name__}: " + " | ".join(problems) +
-                           " (was the state_dict saved from a model with another config?)")
+            raise StateDictError(f"load_state_dict into {type(self).__name__}: " + " | ".join(problems) +
+                                 " (was the state_dict saved from a model with another config?)")
         for k, p in own.items():
-            if k in state_dict:
-                value = state_dict[k]
-                value = value.data if isinstance(value, Tensor) else value
-                p.data[...] = backend.to_device(np.asarray(value) if isinstance(value, list) else value,
-                                                p.device).astype(p.dtype, copy=False)
+            if k in values:
+                p.data[...] = backend.to_device(values[k], p.device).astype(p.dtype, copy=False)
         return self
 
     # ----------------------------------------------------------------- modes, devices

@@ -10,7 +10,9 @@ GPT-2's own order for GPT-2), merge k makes id 256 + k, special tokens come afte
 A token's id is also its priority when encoding: lower ids were learnt earlier.
 
 Training tie-break (documented, deterministic): among pairs with the same highest count, the pair
-(a, b) with the smallest a, then the smallest b, is merged first.
+(a, b) with the smallest a, then the smallest b, is merged first. A pair whose token would be
+longer than MAX_TOKEN_BYTES (1024; GPT-2's longest is 128) is never merged, so every trained
+tokenizer loads back (a file's merges are held to the same bound).
 """
 import collections
 import heapq
@@ -19,7 +21,7 @@ import re
 
 import regex
 
-from .base import EncodeError, Tokenizer
+from .base import DecodeError, EncodeError, Tokenizer, TokenizerError, TokenizerFileError, check_ids
 from .gpt2 import gpt2_files, read_gpt2_files
 
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
@@ -31,11 +33,23 @@ PATTERNS = {"gpt2": GPT2_PATTERN, "gpt4": GPT4_PATTERN, None: None}
 # whitespace) both patterns split identically: the tests check it.
 GPT2_PATTERN_ASCII = r"""'(?:[sdmt]|ll|ve|re)| ?[A-Za-z]+| ?[0-9]+| ?[^\sA-Za-z0-9]+|\s+(?!\S)|\s+"""
 _ASCII_SEPARATORS = re.compile("[\x1c-\x1f]")
+MAX_TOKEN_BYTES = 1024          # the longest token a tokenizer may hold (see BPETokenizer)
+MAX_VOCAB_SIZE = 2 ** 24        # the most ids (bytes, merges, special tokens)
 
 
 def _split_pattern(pattern):
-    if pattern in PATTERNS:
+    """The regex a pattern name stands for, or a custom regex, checked: it must compile and have no
+    capturing group (findall would return the groups, not the chunks)."""
+    if isinstance(pattern, str) and pattern in PATTERNS or pattern is None:
         return PATTERNS[pattern]
+    if not isinstance(pattern, str):
+        raise TokenizerError(f"the split pattern must be 'gpt2', 'gpt4', None or a regex string, got {pattern!r}")
+    try:
+        groups = regex.compile(pattern).groups
+    except (regex.error, ValueError, TypeError, OverflowError, RecursionError) as e:
+        raise TokenizerError(f"the split pattern {pattern!r} is not a valid regex: {e}") from None
+    if groups:
+        raise TokenizerError(f"the split pattern {pattern!r} has a capturing group; write (?:...) instead of (...)")
     return pattern                      # a custom regex
 
 
@@ -73,13 +87,15 @@ def reference_train_merges(text, n_merges, pattern="gpt2"):
     counts = chunk_counts(text, _split_pattern(pattern))
     words = [list(c) for c in counts]
     freqs = list(counts.values())
-    merges = []
+    merges, lengths = [], [1] * 256
     for k in range(n_merges):
         pairs = _count_pairs(words, freqs)
-        if not pairs:
+        fits = [p for p in pairs if lengths[p[0]] + lengths[p[1]] <= MAX_TOKEN_BYTES]
+        if not fits:
             break
-        best = min(pairs, key=lambda p: (-pairs[p], p))      # highest count; ties: smallest pair
+        best = min(fits, key=lambda p: (-pairs[p], p))       # highest count; ties: smallest pair
         merges.append(best)
+        lengths.append(lengths[best[0]] + lengths[best[1]])
         words = [_merge_word(w, best, 256 + k) for w in words]
     return merges
 
@@ -96,13 +112,16 @@ def _fast_train_merges(counts, n_merges, verbose=False, vocab=None):
             where[pair].add(i)
     heap = [(-c, p) for p, c in pair_counts.items()]
     heapq.heapify(heap)
-    merges = []
+    merges, lengths = [], [1] * 256
     while len(merges) < n_merges and heap:
         neg, pair = heapq.heappop(heap)
         if pair_counts.get(pair, 0) != -neg or neg == 0:
             continue                                   # a stale heap entry
+        if lengths[pair[0]] + lengths[pair[1]] > MAX_TOKEN_BYTES:
+            continue                                   # never a token longer than MAX_TOKEN_BYTES
         new_id = 256 + len(merges)
         merges.append(pair)
+        lengths.append(lengths[pair[0]] + lengths[pair[1]])
         if verbose and vocab is not None:
             print(f"merge {len(merges)}: {vocab[pair[0]]!r} + {vocab[pair[1]]!r} -> {new_id} (count {-neg})")
         changed = set()
@@ -142,28 +161,55 @@ class BPETokenizer(Tokenizer):
     """
 
     kind = "bpe"
+    # Bounds on what a merges list (from a file, a checkpoint) may build, checked by arithmetic before
+    # any token is: each merge can double a token, so 64 merges could declare a token of 2**64 bytes.
+    # GPT-2's longest token is 128 bytes (cl100k's about the same); MAX_TOKEN_BYTES is 8 times that,
+    # and training never makes a longer token. MAX_VOCAB_SIZE bounds the ids (merges and special
+    # tokens): 2**24, 64 times the largest vocabularies in use (~256k), so ids also fit uint32 files.
+    MAX_TOKEN_BYTES = MAX_TOKEN_BYTES
+    MAX_VOCAB_SIZE = MAX_VOCAB_SIZE
+    # A custom split pattern read from a file (a tokenizer file, a checkpoint) may backtrack
+    # catastrophically on some text: it gets this many seconds, plus this many per character,
+    # for each split. The built-in patterns are trusted and run without a timeout.
+    FILE_PATTERN_TIMEOUT = (2.0, 1e-5)
 
     def __init__(self, merges=(), pattern="gpt2", special_tokens=None, byte_ids=None):
-        self.pattern_name = pattern if pattern in PATTERNS else "custom"
         self.pattern = _split_pattern(pattern)
+        self.pattern_name = pattern if pattern in PATTERNS else "custom"
         self.byte_ids = list(range(256)) if byte_ids is None else list(byte_ids)
         if sorted(self.byte_ids) != list(range(256)):
             raise ValueError("byte_ids must be a permutation of 0..255")
         self.merges = [tuple(m) for m in merges]
-        self.vocab = [b""] * 256                       # id -> bytes
-        for byte, i in enumerate(self.byte_ids):
-            self.vocab[i] = bytes([byte])
+        if 256 + len(self.merges) > self.MAX_VOCAB_SIZE:
+            raise ValueError(f"{len(self.merges):,} merges make more than MAX_VOCAB_SIZE={self.MAX_VOCAB_SIZE:,} ids")
+        lengths = [1] * 256                            # each token's length in bytes, before any token is built
         for k, (a, b) in enumerate(self.merges):
             if not (0 <= a < 256 + k and 0 <= b < 256 + k):
                 raise ValueError(f"merge {k} ({a}, {b}) uses an id that does not exist yet")
+            lengths.append(lengths[a] + lengths[b])
+            if lengths[-1] > self.MAX_TOKEN_BYTES:
+                raise ValueError(f"merge {k} ({a}, {b}) makes a token of {lengths[-1]} bytes, longer than "
+                                 f"MAX_TOKEN_BYTES={self.MAX_TOKEN_BYTES} (GPT-2's longest token has 128)")
+        self.vocab = [b""] * 256                       # id -> bytes
+        for byte, i in enumerate(self.byte_ids):
+            self.vocab[i] = bytes([byte])
+        for a, b in self.merges:
             self.vocab.append(self.vocab[a] + self.vocab[b])
         self.ranks = {}                                 # bytes -> id; id is also the merge priority
         for i, tok in enumerate(self.vocab):
             self.ranks.setdefault(tok, i)
         self.special_tokens = dict(special_tokens or {})
         for text, i in self.special_tokens.items():
+            if not isinstance(text, str) or not text or not isinstance(i, int) or isinstance(i, bool):
+                raise ValueError(f"special token {text!r}: {i!r} must be a non-empty text with an integer id")
             if i < len(self.vocab):
                 raise ValueError(f"special token {text!r} has id {i}, which a merge already uses")
+            if i >= self.MAX_VOCAB_SIZE:
+                raise ValueError(f"special token {text!r} has id {i}, past MAX_VOCAB_SIZE={self.MAX_VOCAB_SIZE:,}")
+        if len(set(self.special_tokens.values())) != len(self.special_tokens):
+            raise ValueError(f"two special tokens share an id: {self.special_tokens}")
+        self._id_limit = max([len(self.vocab) - 1, *self.special_tokens.values()]) + 1
+        self.pattern_timeout = None     # (seconds, seconds per character): see FILE_PATTERN_TIMEOUT
         self.inverse_special = {i: t.encode("utf-8") for t, i in self.special_tokens.items()}
         self._split = regex.compile(self.pattern) if self.pattern else None
         self._split_ascii = re.compile(GPT2_PATTERN_ASCII) if self.pattern == GPT2_PATTERN else None
@@ -192,12 +238,17 @@ class BPETokenizer(Tokenizer):
     def from_gpt2_files(cls, encoder_json, vocab_bpe):
         """GPT-2's tokenizer from its two files (see tokenizers/gpt2.py for finding them)."""
         byte_ids, merges, specials = read_gpt2_files(encoder_json, vocab_bpe)
-        return cls(merges, "gpt2", specials, byte_ids)
+        try:
+            return cls(merges, "gpt2", specials, byte_ids)
+        except ValueError as e:                        # e.g. two bytes with one id
+            raise TokenizerFileError(f"GPT-2 tokenizer files {encoder_json}, {vocab_bpe}: {e}") from None
 
     # ------------------------------------------------------------------ encoding
     @property
     def vocab_size(self):
-        return len(self.vocab) + len(self.special_tokens)
+        """The size of the id space: one more than the largest id (as tiktoken's n_vocab), so an
+        embedding of vocab_size rows holds every id, also when special ids leave a gap after the merges."""
+        return self._id_limit
 
     def _encode_chunk(self, piece):
         """tiktoken's rule: repeatedly merge the adjacent pair whose concatenation has the lowest
@@ -225,6 +276,8 @@ class BPETokenizer(Tokenizer):
             chunks = [text]
         elif self._split_ascii is not None and text.isascii() and not _ASCII_SEPARATORS.search(text):
             chunks = self._split_ascii.findall(text)
+        elif self.pattern_timeout is not None:
+            chunks = self._split_with_timeout(text)
         else:
             chunks = self._split.findall(text)
         for chunk in chunks:
@@ -235,6 +288,17 @@ class BPETokenizer(Tokenizer):
                     cache[chunk] = got
             ids.extend(got)
         return ids
+
+    def _split_with_timeout(self, text):
+        seconds, per_char = self.pattern_timeout
+        limit = seconds + per_char * len(text)
+        try:
+            return self._split.findall(text, timeout=limit)
+        except TimeoutError:
+            where = f" (from {self.source})" if self.source else ""
+            raise EncodeError(f"BPETokenizer.encode: the split pattern {self.pattern!r}{where} took more than "
+                              f"{limit:.1f} s on a text of {len(text):,} characters: it backtracks "
+                              "catastrophically; fix the pattern in the tokenizer file") from None
 
     def encode(self, text, allowed_special=(), disallowed_special="all"):
         """As tiktoken: special tokens in `allowed_special` ("all" or a set) become their ids;
@@ -262,12 +326,12 @@ class BPETokenizer(Tokenizer):
     def decode_bytes(self, ids):
         vocab, special = self.vocab, self.inverse_special
         n = len(vocab)
+        ids = check_ids(ids, self._id_limit, "BPETokenizer")
         try:
-            return b"".join(vocab[i] if i < n else special[i] for i in ids)
-        except (KeyError, IndexError, TypeError):
-            bad = next(i for i in ids if not (0 <= i < n or i in special))
-            raise ValueError(f"BPETokenizer.decode: id {bad} is outside the vocabulary "
-                             f"(0..{self.vocab_size - 1})") from None
+            return b"".join([vocab[i] if i < n else special[i] for i in ids])
+        except KeyError as e:                          # between the merges and a special token's id
+            raise DecodeError(f"BPETokenizer.decode: id {e.args[0]} is neither a token (0..{n - 1}) nor a "
+                              f"special token ({sorted(special)})") from None
 
     def decode(self, ids):
         """Bytes that are not valid UTF-8 (a token sequence cut mid-character) become U+FFFD."""
@@ -302,7 +366,10 @@ class BPETokenizer(Tokenizer):
         specials = d.get("special_tokens", {})
         if not isinstance(specials, dict):
             raise ValueError("'special_tokens' must be an object")
-        return cls(merges, d["pattern"], specials, d.get("byte_ids"))
+        tok = cls(merges, d["pattern"], specials, d.get("byte_ids"))
+        if tok.pattern_name == "custom":
+            tok.pattern_timeout = cls.FILE_PATTERN_TIMEOUT       # a pattern from a file: bounded
+        return tok
 
 
 def gpt2_tokenizer(directory=None, download=True):

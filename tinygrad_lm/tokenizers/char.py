@@ -1,5 +1,5 @@
 """Character-level tokenizer: one id per distinct character (the tutorial's first tokenizer)."""
-from .base import EncodeError, Tokenizer
+from .base import EncodeError, Tokenizer, check_ids
 
 
 class CharTokenizer(Tokenizer):
@@ -40,11 +40,8 @@ class CharTokenizer(Tokenizer):
         return ids
 
     def decode(self, ids):
-        try:
-            return "".join(self.itos[i] for i in ids)
-        except (IndexError, TypeError):
-            bad = next(i for i in ids if not (isinstance(i, int) or hasattr(i, "__index__")) or not 0 <= i < len(self.itos))
-            raise ValueError(f"CharTokenizer: id {bad} is outside 0..{len(self.itos) - 1}") from None
+        itos = self.itos
+        return "".join([itos[i] for i in check_ids(ids, len(itos), "CharTokenizer")])
 
     def to_dict(self):
         return {"chars": self.chars, "unk_token": self.unk_token}
@@ -54,4 +51,6 @@ class CharTokenizer(Tokenizer):
         chars = d["chars"]
         if not isinstance(chars, list) or not all(isinstance(c, str) and len(c) == 1 for c in chars):
             raise ValueError("'chars' must be a list of single characters")
+        if not isinstance(d.get("unk_token"), (str, type(None))):
+            raise ValueError("'unk_token' must be a text or null")
         return cls(chars, d.get("unk_token"))

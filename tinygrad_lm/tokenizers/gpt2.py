@@ -8,7 +8,7 @@ import json
 import os
 import pathlib
 
-from ..download import data_root, fetch
+from ..download import data_root, fetch, sha256_of
 from .base import TokenizerFileError
 
 GPT2_URL = "https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/"
@@ -40,8 +40,12 @@ def read_gpt2_files(encoder_json, vocab_bpe):
         lines = pathlib.Path(vocab_bpe).read_text(encoding="utf-8").split("\n")
     except FileNotFoundError as e:
         raise TokenizerFileError(f"GPT-2 tokenizer file missing: {e.filename}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise TokenizerFileError(f"GPT-2 encoder.json {encoder_json} is corrupt: {e}") from None
+    except OSError as e:                                  # a folder, no permission
+        raise TokenizerFileError(f"GPT-2 tokenizer file {e.filename} cannot be read: {e.strerror or e}") from None
+    except (ValueError, RecursionError) as e:             # bad JSON or UTF-8
+        raise TokenizerFileError(f"GPT-2 encoder.json {encoder_json} (or vocab.bpe) is corrupt: {e!r}") from None
+    if not isinstance(encoder, dict) or not all(type(i) is int and i >= 0 for i in encoder.values()):
+        raise TokenizerFileError(f"GPT-2 encoder.json {encoder_json} must map token texts to ids >= 0")
     byte_char = bytes_to_unicode()
     try:
         byte_ids = [encoder[byte_char[b]] for b in range(256)]
@@ -68,7 +72,9 @@ def read_gpt2_files(encoder_json, vocab_bpe):
 
 def gpt2_files(directory=None, download=True):
     """Paths of encoder.json and vocab.bpe: from `directory`, else $TINYGRAD_LM_DATA/gpt2 (or
-    ./data/gpt2), downloading them there with a sha256 check when they are missing."""
+    ./data/gpt2), downloading them there when they are missing. Found or downloaded, each file's
+    sha256 must be GPT-2's (GPT2_FILES): a modified vocab.bpe (half its merges, say) would otherwise
+    load as a valid but different tokenizer and quietly re-tokenize a dataset."""
     folder = pathlib.Path(directory) if directory else data_root() / "gpt2"
     paths = {}
     for name, sha in GPT2_FILES.items():
@@ -80,5 +86,14 @@ def gpt2_files(directory=None, download=True):
         if not path.exists():
             raise TokenizerFileError(f"GPT-2 tokenizer file {path} not found; put encoder.json and vocab.bpe "
                                      "there (or set TINYGRAD_LM_DATA to a folder holding gpt2/)")
+        if path.is_file():                   # (a folder: read_gpt2_files says so)
+            try:
+                got = sha256_of(path)
+            except OSError as e:
+                raise TokenizerFileError(f"GPT-2 tokenizer file {path} cannot be read: {e.strerror or e}") from None
+            if got != sha:
+                raise TokenizerFileError(f"GPT-2 tokenizer file {path}: its sha256 checksum differs from GPT-2's "
+                                         f"{name} ({got[:16]}..., expected {sha[:16]}...): the file is modified, "
+                                         "truncated or another tokenizer's; copy GPT-2's own file there again")
         paths[name] = path
     return paths["encoder.json"], paths["vocab.bpe"]

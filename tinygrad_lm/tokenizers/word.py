@@ -4,7 +4,7 @@ import collections
 
 import regex
 
-from .base import Tokenizer
+from .base import Tokenizer, check_ids
 
 # words, runs of punctuation, runs of whitespace: the pieces cover the whole text, so an all-known
 # text decodes back exactly
@@ -40,13 +40,16 @@ class WordTokenizer(Tokenizer):
         return [self.stoi.get(w, 0) for w in self._split.findall(text)]
 
     def decode(self, ids):
-        return "".join(self.itos[i] for i in ids)
+        itos = self.itos
+        return "".join([itos[i] for i in check_ids(ids, len(itos), "WordTokenizer")])
 
     def to_dict(self):
         return {"words": self.itos[1:], "unk_token": self.unk_token}
 
     @classmethod
     def from_dict(cls, d):
-        if not isinstance(d["words"], list):
-            raise ValueError("'words' must be a list")
+        if not isinstance(d["words"], list) or not all(isinstance(w, str) for w in d["words"]):
+            raise ValueError("'words' must be a list of texts")
+        if not isinstance(d.get("unk_token", "<unk>"), str):
+            raise ValueError("'unk_token' must be a text")
         return cls(d["words"], d.get("unk_token", "<unk>"))
