@@ -81,6 +81,20 @@ def train_run(dataset, out):
         print("\n".join(line for line in lines if "mfu" in line or "ranks" in line), flush=True)
 
 
+def save_fails(dataset, out):
+    """Rank 0's checkpoint write fails (a full disk) while rank 1 has nothing to complain about:
+    through the command line, the job must end with one error line, not leave rank 1 waiting."""
+    from tinygrad_lm.cli import main
+    from tinygrad_lm.errors import CheckpointError
+
+    def full_disk(path, *args, **kwargs):
+        raise CheckpointError(f"could not write checkpoint {path} (disk full, simulated)")
+    checkpoint.save = full_disk
+    main(["train", "--preset", "bigram", "--dataset", dataset, "--out-dir", out, "--max-iters", "4",
+          "--eval-interval", "2", "--eval-iters", "1", "--samples", "0"])
+    print("unreachable", flush=True)
+
+
 def fail():
     comm = distributed.init()
     if comm.Get_rank() == 1:
@@ -95,5 +109,7 @@ if __name__ == "__main__":
         parity(int(sys.argv[2]), int(sys.argv[3]))
     elif mode == "train":
         train_run(sys.argv[2], sys.argv[3])
+    elif mode == "save_fails":
+        save_fails(sys.argv[2], sys.argv[3])
     else:
         fail()

@@ -66,3 +66,14 @@ def test_a_failing_rank_ends_the_whole_job():
     assert out.returncode != 0
     assert "rank 1 fails on purpose" in out.stderr
     assert "unreachable" not in out.stdout
+
+
+def test_a_save_that_fails_on_rank_zero_ends_every_rank(tmp_path):
+    from tinygrad_lm.data import prepare
+    src = tmp_path / "input.txt"
+    src.write_text("To be, or not to be, that is the question:\n" * 60)
+    prepare(src, tmp_path / "data")
+    out = _run("save_fails", str(tmp_path / "data"), str(tmp_path / "out"), timeout=120)
+    assert out.returncode != 0
+    assert "disk full, simulated" in out.stderr and "Traceback" not in out.stderr
+    assert "unreachable" not in out.stdout

@@ -467,3 +467,22 @@ def test_a_mistyped_init_from_is_refused_before_data_is_prepared(tmp_path):
     out = run_cli("train", "--init-from", "chekpoint.npz", "--max-iters", 2, cwd=tmp_path)
     one_error_line(out, "--init-from 'chekpoint.npz'")
     assert not (tmp_path / "data").exists() and "preparing" not in out.stdout
+
+
+def test_a_schedule_that_contradicts_itself_leaves_no_lock(tmp_path, dataset):
+    bad = cfg_for(tmp_path, warmup_iters=10, lr_decay_iters=5)
+    with pytest.raises(errors.ConfigError, match="must be >= warmup_iters"):
+        train(tiny(), bad, dataset, log=quiet)
+    assert not (tmp_path / "out" / ".lock").exists()
+    train(tiny(), cfg_for(tmp_path, max_iters=2), dataset, log=quiet)      # the folder is free
+
+
+def test_a_lock_that_cannot_be_written_is_an_error_and_leaves_nothing(tmp_path, monkeypatch):
+    lock = runs.OutDirLock(tmp_path, quiet)
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(runs.json, "dump", full_disk)
+    with pytest.raises(errors.CheckpointError, match="cannot write the lock"):
+        lock.acquire()
+    assert not (tmp_path / ".lock").exists()

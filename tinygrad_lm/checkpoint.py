@@ -270,7 +270,7 @@ def load_model(path, device="cpu"):
     if config is None:
         raise CheckpointError(f"checkpoint {path} holds no model_config")
     try:
-        model = models.FAMILIES[meta.get("model_family", "gpt")][0](config)
+        model = models.build(config)
     except ValueError as e:               # a combination the config's own checks do not cover
         raise CheckpointError(f"checkpoint {path}: its model_config cannot be built ({e})") from None
     for name, array in ckpt["model"].items():   # a run never saves these (runs.Run.check_finite)

@@ -54,6 +54,16 @@ def init():
     return comm
 
 
+def abort_other_ranks(message, code):
+    """End the whole MPI job, after printing `message` to stderr, when this rank stops with an
+    error that the others may not share (they would otherwise wait in their next collective until
+    the batch system kills them). Nothing happens in a single process or before MPI was set up."""
+    comm = _STATE["comm"]
+    if comm is not None and comm.Get_size() > 1:
+        print(message, file=sys.stderr, flush=True)
+        comm.Abort(code)
+
+
 def _synchronize(array):
     if backend.device_of(array) == "cuda":
         import cupy

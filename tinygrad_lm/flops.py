@@ -241,16 +241,19 @@ def _read_cache(path):
 
 def _write_cache(path, key, value):
     """Add one entry; atomic (a temporary file renamed over the old one); silent on any failure."""
+    tmp = f"{path}.{os.getpid()}.tmp"
     try:
         data = _read_cache(path)
         data[key] = {"flops": value, "measured": time.strftime("%Y-%m-%d %H:%M:%S")}
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "w") as f:
             json.dump(data, f, indent=1, sort_keys=True)
         os.replace(tmp, path)
     except (OSError, TypeError, ValueError):
         pass
+    finally:
+        if os.path.exists(tmp):             # a failed write leaves nothing behind
+            os.remove(tmp)
 
 
 def measure_peak_flops(device="cpu", dtype="float32", threads=None, use_cache=True):

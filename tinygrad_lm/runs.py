@@ -32,7 +32,7 @@ from .data import load_meta, load_split
 from .distributed import Ranks
 from .errors import CheckpointError, ConfigError, TinygradLMError, TrainingDiverged
 from .evaluate import estimate_loss
-from .models import FAMILIES, GPT, family_of
+from .models import FAMILIES, GPT, build, family_of
 from .models.base import physical_memory
 from .signals import DeferredInterrupt
 
@@ -63,15 +63,19 @@ class Run:
             self.log(f"note: removed {', '.join(removed)} from {self.out_dir}, left by a save that was killed")
 
     def _on_main(self, fn):
-        """fn() on rank 0; when it raises a TinygradLMError every rank raises (rank 0 that error)."""
-        error = None
+        """fn() on rank 0, and its failure on every rank: rank 0 raises its error, the others a
+        CheckpointError, all at the same step (a rank left waiting in the next collective would
+        hang the job). Returns fn()'s value on rank 0, None elsewhere."""
+        error = value = None
         if self.ranks.is_main:
             try:
-                fn()
-            except TinygradLMError as e:
-                error = e
+                value = fn()
+            except Exception as e:       # whatever it is, the other ranks must hear of it
+                error = e if isinstance(e, TinygradLMError) else CheckpointError(
+                    f"rank 0 failed on {self.out_dir}: {type(e).__name__}: {e}")
         if self.ranks.any(error is not None):
-            raise error or CheckpointError(f"rank 0 could not use the output folder {self.out_dir}")
+            raise error or CheckpointError(f"rank 0 could not write to the output folder {self.out_dir}")
+        return value
 
     def _start(self, model_config, init_from, model):
         cfg, data_dir, batch_source = self.cfg, self.data_dir, self.batch_source
@@ -90,7 +94,7 @@ class Run:
                               f"{model_config.vocab_size}")
         if model is None:
             model = (_pretrained(init_from, model_config, self.meta["tokenizer"]) if init_from not in ("scratch", "resume")
-                     else FAMILIES[family_of(model_config)][0](model_config))
+                     else build(model_config))
         self.model, self.model_config = model, model.config
         self.model.to(cfg.device, dtype=self.dtype)
         self.optimizer = make_optimizer(self.model, cfg)
@@ -175,14 +179,12 @@ class Run:
         Weights or moments that are not all finite are never saved: that checkpoint could not resume."""
         self.check_finite()
         batch_state = self.ranks.gather(self.batches.get_state())
-        if not self.ranks.is_main:
-            return None
-        return checkpoint.save(self.out_dir / name, self.model, self.optimizer, meta={
+        return self._on_main(lambda: checkpoint.save(self.out_dir / name, self.model, self.optimizer, meta={
             "step": self.step, "model_family": family_of(self.model), "model_config": self.model_config.to_dict(),
             "train_config": self.cfg.to_dict(), "dtype": self.dtype.name, "tokenizer": self.meta["tokenizer"],
             "dataset": str(pathlib.Path(self.data_dir).resolve()), "rng_state": tg_random.get_rng_state(),
             "batch_rng_state": batch_state, "world_size": self.ranks.world, "history": self.history,
-            "evals": self.evals, "best_val": self.best_val})
+            "evals": self.evals, "best_val": self.best_val}))
 
     def check_finite(self):
         """Raise TrainingDiverged when a weight or an optimizer moment is infinite or NaN: one
@@ -284,6 +286,11 @@ class Run:
         if self._mid_step:        # a second Ctrl-C inside a step: its half-updated state would break resume
             self.log(f"interrupted inside step {self.step + 1}: not saved, so {path} still resumes exactly")
             return False
+        if self.ranks.world > 1 and not self._interrupt.agreed:
+            # a second signal under MPI: this rank alone stopped here, the others are elsewhere, so a
+            # save (a collective) would hang; last.npz keeps the last whole step
+            self.log(f"interrupted again: not saved, so {path} still resumes exactly")
+            return False
         self.save("last.npz")
         self.log(f"{self._interrupt.requested or 'interrupted'}: saved {path} at step {self.step}; "
                  "continue with --init-from resume")
@@ -381,8 +388,12 @@ class OutDirLock:
                 continue
             except OSError as e:
                 raise CheckpointError(f"cannot create the lock {self.path} ({e})") from e
-            with os.fdopen(fd, "w") as f:
-                json.dump(me, f)
+            try:
+                with os.fdopen(fd, "w") as f:
+                    json.dump(me, f)
+            except OSError as e:        # an empty lock would refuse every later run: take it back
+                self.path.unlink(missing_ok=True)
+                raise CheckpointError(f"cannot write the lock {self.path} ({e})") from e
             self.held = True
             _HELD.add(str(self.path.resolve()))
             return self

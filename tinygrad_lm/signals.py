@@ -32,6 +32,7 @@ class DeferredInterrupt:
 
     def __init__(self):
         self.requested, self.signum, self.previous = None, None, {}
+        self.agreed = False         # True once every rank agreed to stop here (raise_if_requested)
         if threading.current_thread() is threading.main_thread():
             for name in self.NAMES:
                 number = getattr(signal, name)
@@ -52,6 +53,7 @@ class DeferredInterrupt:
             if self.signum is None:
                 self.requested = "a signal to another rank"
                 self.signum = int(signal.SIGTERM if sigterm else signal.SIGINT)
+            self.agreed = True
             raise Interrupted(self.signum)
 
     @property

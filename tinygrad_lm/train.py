@@ -51,9 +51,9 @@ def train(model_config, cfg, data_dir, init_from="scratch", log=print, on_step=N
     result['interrupted'] True; a second one inside a step raises KeyboardInterrupt at once and keeps
     the last whole checkpoint. A NaN loss raises TrainingDiverged.
     """
+    schedule = make_schedule(cfg)               # a schedule that contradicts itself stops before the Run
     run = Run(model_config, cfg, data_dir, init_from=init_from, log=log, model=model,
               distributed=distributed, batch_source=batch_source)
-    schedule = make_schedule(cfg)
     with run:                                   # Ctrl-C / SIGTERM: save a whole step and return
         while True:
             if run.evaluation_due():

@@ -10,6 +10,7 @@ Ctrl-C (SIGINT) and 143 by SIGTERM, after saving last.npz when the signal came d
 """
 import sys
 
+from ..distributed import abort_other_ranks
 from ..errors import TinygradLMError
 from .parser import build_parser
 
@@ -20,7 +21,8 @@ def main(argv=None):
         return args.fn(args)
     except TinygradLMError as e:
         # the user's files, text, flags, network or device: one line on stderr that says what to do,
-        # exit status 1, no traceback
+        # exit status 1, no traceback; under MPI the other ranks are ended too, never left waiting
+        abort_other_ranks(f"error: {e}", 1)
         sys.exit(f"error: {e}")
     except KeyboardInterrupt as e:       # a second Ctrl-C or SIGTERM, or one outside training: stop, quietly
         print("interrupted", file=sys.stderr)

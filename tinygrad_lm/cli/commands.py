@@ -127,6 +127,9 @@ def train(args):
     if not (dataset / "meta.json").exists():
         if args.dataset:
             raise DataError(f"{dataset}/meta.json not found; run `python -m tinygrad_lm prepare` first")
+        if args.distributed or launched_under_mpi():     # every rank would prepare the same folder at once
+            raise DataError(f"{dataset}/meta.json not found: under MPI, run `python -m tinygrad_lm prepare` "
+                            "once before starting the ranks")
         print(f"{dataset} not prepared yet: preparing tiny Shakespeare with the {args.tokenizer} tokenizer")
         args.input = None
         prepare(args)

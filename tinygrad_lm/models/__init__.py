@@ -21,10 +21,9 @@ def family_of(model_or_config):
     raise TypeError(f"{type(model_or_config).__name__} is not a registered model family ({sorted(FAMILIES)})")
 
 
-def build(family, config_dict):
-    """A fresh model of `family` from its config as a dict (what a checkpoint stores)."""
-    model_cls, config_cls = FAMILIES[family]
-    return model_cls(config_cls.from_dict(config_dict))
+def build(config):
+    """A fresh model of the family `config` belongs to (GPTConfig -> GPT, BigramConfig -> Bigram)."""
+    return FAMILIES[family_of(config)][0](config)
 
 
 __all__ = ["FAMILIES", "GPT", "GPTConfig", "Bigram", "BigramConfig", "family_of", "build"]
