@@ -27,7 +27,7 @@ import numpy as np
 from . import backend, errors, optim
 from .config import make_optimizer
 from .flops import blas_description, openblas_env_description, openblas_runtime
-from .models import FAMILIES, GPTConfig, family_of
+from .models import GPTConfig, build
 from .presets import PRESETS
 
 OURS, TORCH = "tinygrad_lm", "PyTorch"
@@ -58,7 +58,7 @@ def _timed(step, steps, warmup, sync=lambda: None):
 def build_ours(model_config, cfg, device="cpu", seed=0):
     """A closure running one training step of tinygrad_lm, its sync, and the last loss."""
     rng = np.random.default_rng(seed)
-    model = FAMILIES[family_of(model_config)][0](model_config).to(device)
+    model = build(model_config).to(device)
     opt = make_optimizer(model, cfg)
     B, T = cfg.batch_size, model_config.block_size
     batches = [rng.integers(0, model_config.vocab_size, (2, B, T)) for _ in range(4)]
@@ -188,7 +188,7 @@ def run_bench(preset, steps=50, warmup=5, device="cpu", compare_torch=True, prin
     print_fn(f"BLAS        : {blas_description()}")
     print_fn(f"environment : {openblas_env_description()}")
     tokens = cfg.batch_size * model_config.block_size
-    n_params = FAMILIES[family_of(model_config)][0](model_config).num_parameters()
+    n_params = model_config.num_parameters_estimate()       # by arithmetic: no model built in this process
     print_fn(f"preset {preset} on {device}: {n_params:,} parameters, batch {cfg.batch_size} x block "
              f"{model_config.block_size}; {rounds} round{'s' if rounds > 1 else ''}, each engine in a fresh "
              f"process per round (order alternating), {warmup} warm-up + {chunk} timed steps per process")

@@ -22,6 +22,7 @@ import zipfile
 import numpy as np
 
 from . import models
+from .download import new_file_mode
 from .tokenizers import tokenizer_from_dict
 from .errors import CheckpointError, ConfigError, TinygradLMError
 
@@ -48,7 +49,7 @@ def save(path, model=None, optimizer=None, meta=None):
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-        os.chmod(fd, 0o666 & ~_umask())           # mkstemp makes 0600; a checkpoint is like any other output
+        os.chmod(fd, new_file_mode())             # mkstemp makes 0600; a checkpoint is like any other output
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **payload)
             f.flush()
@@ -61,12 +62,6 @@ def save(path, model=None, optimizer=None, meta=None):
         if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
     return path
-
-
-def _umask():
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def _jsonable(x):

@@ -187,11 +187,11 @@ def load_tokenizer(meta):
     return tokenizer_from_dict(meta["tokenizer"], source="meta.json")
 
 
-def load_split(data_dir, split):
+def load_split(data_dir, split, meta=None):
     """The token ids of 'train' or 'val' as a read-only memory map, checked against meta.json: its
     length, and every id below meta's vocab_size (an id past it would index outside the model's
-    embedding in the middle of training)."""
-    meta = load_meta(data_dir)
+    embedding in the middle of training). `meta`: load_meta(data_dir), when the caller has it."""
+    meta = load_meta(data_dir) if meta is None else meta
     path = pathlib.Path(data_dir) / f"{split}.bin"
     if not path.is_file():
         raise DataError(f"{path} not found: run `python -m tinygrad_lm prepare` first")

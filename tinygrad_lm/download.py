@@ -9,6 +9,14 @@ import urllib.request
 from .errors import DownloadError  # noqa: F401
 
 
+def new_file_mode():
+    """The permissions a new file gets (0o666 less the umask): what a file written through mkstemp
+    (private, 0o600) is given before it is renamed into place, as every other output has."""
+    mask = os.umask(0o22)            # the only portable way to read the umask is to set it (and put it back)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def sha256_of(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -52,9 +60,7 @@ def fetch(url, dest, sha256=None, what="file", how_to_offline="", progress=True,
                 sys.stderr.write("\n")
         if sha256 is not None and sha256_of(tmp) != sha256:
             raise DownloadError(f"{url}: checksum mismatch (got {sha256_of(tmp)}, expected {sha256})")
-        mask = os.umask(0o22)                 # mkstemp's file is private (0o600): give it a new file's mode
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
+        os.chmod(tmp, new_file_mode())        # mkstemp's file is private (0o600): give it a new file's mode
         shutil.move(tmp, dest)
         return dest
     except OSError as e:   # URLError and socket errors are OSErrors: offline, DNS, refused

@@ -51,15 +51,19 @@ class Version:
     counter too: writing through either one changes the version of both.
     A tensor gets a counter only when it is first written or viewed (``Tensor._counter_``).
     """
-    __slots__ = ("value", "writes")
+    __slots__ = ("writes",)
 
     def __init__(self):
-        self.value, self.writes = 0, []         # writes: the clock at each write
+        self.writes = []                        # the clock at each write
+
+    @property
+    def value(self):
+        """The version: how many times this memory was written in place."""
+        return len(self.writes)
 
     def bump(self):
         global _clock
         _clock += 1
-        self.value += 1
         self.writes.append(_clock)
 
     def at(self, clock):

@@ -80,7 +80,7 @@ class Run:
     def _start(self, model_config, init_from, model):
         cfg, data_dir, batch_source = self.cfg, self.data_dir, self.batch_source
         self.meta = load_meta(data_dir)
-        self.data = {"train": load_split(data_dir, "train"), "val": load_split(data_dir, "val")}
+        self.data = {split: load_split(data_dir, split, self.meta) for split in ("train", "val")}
         self.dtype = np.dtype(cfg.dtype)
         tg_random.manual_seed(cfg.seed)
 
@@ -114,14 +114,9 @@ class Run:
     def _read_resume_checkpoint(self):
         path = self.out_dir / "last.npz"
         saved = checkpoint.load(path)
-        tokenizer = saved["meta"].get("tokenizer")
-        if tokenizer != self.meta["tokenizer"]:    # the same vocabulary size is not enough
-            dataset = saved["meta"].get("dataset")
-            kind = tokenizer.get("type") if isinstance(tokenizer, dict) else None
-            raise CheckpointError(
-                f"{path} was trained on text tokenized by another tokenizer "
-                f"({kind}) than {self.data_dir} ({self.meta['tokenizer']['type']}): "
-                f"resume with the run's own dataset{f' ({dataset})' if isinstance(dataset, str) else ''}")
+        dataset = saved["meta"].get("dataset")
+        _check_same_tokenizer(path, saved["meta"].get("tokenizer"), self.meta["tokenizer"], self.data_dir,
+                              f"resume with the run's own dataset{f' ({dataset})' if isinstance(dataset, str) else ''}")
         return saved
 
     def _restore(self, saved):
@@ -174,17 +169,19 @@ class Run:
                      + "; so the losses may differ from those of an uninterrupted run")
 
     # ------------------------------------------------------------------ checkpoints
-    def save(self, name):
-        """Write out_dir/name on rank 0 (every rank calls it at the same step: the gather is collective).
-        Weights or moments that are not all finite are never saved: that checkpoint could not resume."""
+    def save(self, *names):
+        """Write out_dir/<name> for each name on rank 0 (every rank calls it at the same step: the
+        gather is collective); best.npz and last.npz of one evaluation share one check and one
+        gather. Weights or moments that are not all finite are never saved: that checkpoint could
+        not resume."""
         self.check_finite()
-        batch_state = self.ranks.gather(self.batches.get_state())
-        return self._on_main(lambda: checkpoint.save(self.out_dir / name, self.model, self.optimizer, meta={
-            "step": self.step, "model_family": family_of(self.model), "model_config": self.model_config.to_dict(),
-            "train_config": self.cfg.to_dict(), "dtype": self.dtype.name, "tokenizer": self.meta["tokenizer"],
-            "dataset": str(pathlib.Path(self.data_dir).resolve()), "rng_state": tg_random.get_rng_state(),
-            "batch_rng_state": batch_state, "world_size": self.ranks.world, "history": self.history,
-            "evals": self.evals, "best_val": self.best_val}))
+        meta = {"step": self.step, "model_family": family_of(self.model), "model_config": self.model_config.to_dict(),
+                "train_config": self.cfg.to_dict(), "dtype": self.dtype.name, "tokenizer": self.meta["tokenizer"],
+                "dataset": str(pathlib.Path(self.data_dir).resolve()), "rng_state": tg_random.get_rng_state(),
+                "batch_rng_state": self.ranks.gather(self.batches.get_state()), "world_size": self.ranks.world,
+                "history": self.history, "evals": self.evals, "best_val": self.best_val}
+        self._on_main(lambda: [checkpoint.save(self.out_dir / name, self.model, self.optimizer, meta=meta)
+                               for name in names])
 
     def check_finite(self):
         """Raise TrainingDiverged when a weight or an optimizer moment is infinite or NaN: one
@@ -196,11 +193,14 @@ class Run:
                                                                  for s in opt.state for name, v in s.items()]
         bad = sorted({name for name, b in buffers if not bool(backend.get_array_module_of(b).isfinite(b).all())})
         if bad:
-            last = self.out_dir / "last.npz"
-            raise TrainingDiverged(
-                f"infinite or NaN values in {' and '.join(bad)} at step {self.step}: training stopped and "
-                f"nothing was saved (such a checkpoint could not resume). The last good checkpoint is "
-                f"{last if last.exists() else '(none yet)'}; lower the learning rate or enable grad_clip")
+            raise TrainingDiverged(f"infinite or NaN values in {' and '.join(bad)} at step {self.step}: training "
+                                   "stopped and nothing was saved (such a checkpoint could not resume). "
+                                   + self._last_good())
+
+    def _last_good(self):
+        last = self.out_dir / "last.npz"
+        return (f"The last good checkpoint is {last if last.exists() else '(none yet)'}; lower the learning "
+                "rate or enable grad_clip")
 
     def evaluation_due(self):
         already = bool(self.evals) and self.evals[-1]["step"] == self.step    # resumed right after an eval
@@ -213,10 +213,9 @@ class Run:
                                self.cfg.eval_iters, self.cfg.seed, self.batch_source)
         self.evals.append({"step": self.step, **losses})
         if all(math.isfinite(v) for v in losses.values()):
-            if losses["val"] < self.best_val:
-                self.best_val = losses["val"]
-                self.save("best.npz")
-            self.save("last.npz")
+            improved = losses["val"] < self.best_val
+            self.best_val = min(self.best_val, losses["val"])
+            self.save(*(["best.npz"] if improved else []), "last.npz")
         self.log(f"eval  {self.step:5d} | train {losses['train']:.4f} | val {losses['val']:.4f} | "
                  f"val ppl {math.exp(min(losses['val'], 700)):.2f}")
         self.timing["eval"] += time.perf_counter() - t
@@ -230,10 +229,8 @@ class Run:
     def record(self, loss):
         """After a step: stop on a NaN loss, else count the step and keep its loss."""
         if not math.isfinite(loss):
-            last = self.out_dir / "last.npz"
-            raise TrainingDiverged(
-                f"the loss became {loss} at step {self.step}; training stopped. The last good checkpoint is "
-                f"{last if last.exists() else '(none yet)'}; lower the learning rate or enable grad_clip")
+            raise TrainingDiverged(f"the loss became {loss} at step {self.step}; training stopped. "
+                                   + self._last_good())
         self.step += 1
         self._steps_since += 1
         self.history.append([self.step, loss])
@@ -439,6 +436,15 @@ class OutDirLock:
                 pass
 
 
+def _check_same_tokenizer(path, stored, data_tokenizer, data_name, advice):
+    """A checkpoint's ids mean text only through the tokenizer it was trained with: the same
+    vocabulary size is not enough, the tokenizers must be equal."""
+    if stored != data_tokenizer:
+        kind = stored.get("type") if isinstance(stored, dict) else None
+        raise CheckpointError(f"{path} was trained on text tokenized by another tokenizer ({kind}) than "
+                              f"{data_name} ({data_tokenizer.get('type')}): {advice}")
+
+
 def _pretrained(source, model_config, data_tokenizer):
     """A model to fine-tune: a Hugging Face GPT-2 folder or a training checkpoint."""
     path = pathlib.Path(source)
@@ -447,11 +453,9 @@ def _pretrained(source, model_config, data_tokenizer):
     elif path.is_file():
         model, _, ckpt = checkpoint.load_model(path)
         stored = ckpt["meta"].get("tokenizer")
-        if stored and stored != data_tokenizer:     # same check as on resume: ids mean other text otherwise
-            kind = stored.get("type") if isinstance(stored, dict) else None
-            raise CheckpointError(f"{path} was trained on text tokenized by another tokenizer ({kind}) than the "
-                                  f"data ({data_tokenizer.get('type')}): give --dataset a folder prepared with "
-                                  "its tokenizer")
+        if stored:
+            _check_same_tokenizer(path, stored, data_tokenizer, "the data",
+                                  "give --dataset a folder prepared with its tokenizer")
     else:
         raise CheckpointError(f"--init-from {source!r}: not 'scratch', 'resume', a checkpoint file or "
                               "a Hugging Face GPT-2 directory (config.json + model.safetensors)")

@@ -20,6 +20,7 @@ import pathlib
 import tempfile
 
 import numpy as np
+from .download import new_file_mode
 from .errors import SafetensorsError  # noqa: F401
 
 DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": None, "I64": np.int64,
@@ -188,12 +189,6 @@ def dump_bytes(tensors, metadata=None):
     return len(text).to_bytes(8, "little") + text + b"".join(chunks)
 
 
-def _umask():
-    mask = os.umask(0o22)            # the only portable way to read it is to set it (and put it back)
-    os.umask(mask)
-    return mask
-
-
 def save_file(tensors, path, metadata=None):
     """Write a .safetensors file atomically (temporary file, then rename). The file gets the
     permissions of any new file (0o666 less the umask), not mkstemp's private 0o600."""
@@ -204,7 +199,7 @@ def save_file(tensors, path, metadata=None):
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     except OSError as e:
         raise SafetensorsError(f"cannot write {path}: {e.strerror or e}") from None

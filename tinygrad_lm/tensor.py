@@ -757,11 +757,6 @@ def _topological_order(root):
     return order
 
 
-def tensor(data, device=None, dtype=None, requires_grad=False):
-    """``torch.tensor``-like constructor (a copy; see also tinygrad_lm/creation.py)."""
-    return Tensor(data, device=device, dtype=dtype, requires_grad=requires_grad)
-
-
 def _keep(keepdim, keepdims):
     """keepdims= (NumPy's name) overrides keepdim= when given."""
     return keepdim if keepdims is None else keepdims

@@ -161,13 +161,12 @@ class BPETokenizer(Tokenizer):
     """
 
     kind = "bpe"
-    # Bounds on what a merges list (from a file, a checkpoint) may build, checked by arithmetic before
+    # Bounds (the module's MAX_TOKEN_BYTES, MAX_VOCAB_SIZE, which training obeys too) on what a merges
+    # list (from a file, a checkpoint) may build, checked by arithmetic before
     # any token is: each merge can double a token, so 64 merges could declare a token of 2**64 bytes.
     # GPT-2's longest token is 128 bytes (cl100k's about the same); MAX_TOKEN_BYTES is 8 times that,
     # and training never makes a longer token. MAX_VOCAB_SIZE bounds the ids (merges and special
     # tokens): 2**24, 64 times the largest vocabularies in use (~256k), so ids also fit uint32 files.
-    MAX_TOKEN_BYTES = MAX_TOKEN_BYTES
-    MAX_VOCAB_SIZE = MAX_VOCAB_SIZE
     # A custom split pattern read from a file (a tokenizer file, a checkpoint) may backtrack
     # catastrophically on some text: it gets this many seconds, plus this many per character,
     # for each split. The built-in patterns are trusted and run without a timeout.
@@ -180,16 +179,16 @@ class BPETokenizer(Tokenizer):
         if sorted(self.byte_ids) != list(range(256)):
             raise ValueError("byte_ids must be a permutation of 0..255")
         self.merges = [tuple(m) for m in merges]
-        if 256 + len(self.merges) > self.MAX_VOCAB_SIZE:
-            raise ValueError(f"{len(self.merges):,} merges make more than MAX_VOCAB_SIZE={self.MAX_VOCAB_SIZE:,} ids")
+        if 256 + len(self.merges) > MAX_VOCAB_SIZE:
+            raise ValueError(f"{len(self.merges):,} merges make more than MAX_VOCAB_SIZE={MAX_VOCAB_SIZE:,} ids")
         lengths = [1] * 256                            # each token's length in bytes, before any token is built
         for k, (a, b) in enumerate(self.merges):
             if not (0 <= a < 256 + k and 0 <= b < 256 + k):
                 raise ValueError(f"merge {k} ({a}, {b}) uses an id that does not exist yet")
             lengths.append(lengths[a] + lengths[b])
-            if lengths[-1] > self.MAX_TOKEN_BYTES:
+            if lengths[-1] > MAX_TOKEN_BYTES:
                 raise ValueError(f"merge {k} ({a}, {b}) makes a token of {lengths[-1]} bytes, longer than "
-                                 f"MAX_TOKEN_BYTES={self.MAX_TOKEN_BYTES} (GPT-2's longest token has 128)")
+                                 f"MAX_TOKEN_BYTES={MAX_TOKEN_BYTES} (GPT-2's longest token has 128)")
         self.vocab = [b""] * 256                       # id -> bytes
         for byte, i in enumerate(self.byte_ids):
             self.vocab[i] = bytes([byte])
@@ -204,8 +203,8 @@ class BPETokenizer(Tokenizer):
                 raise ValueError(f"special token {text!r}: {i!r} must be a non-empty text with an integer id")
             if i < len(self.vocab):
                 raise ValueError(f"special token {text!r} has id {i}, which a merge already uses")
-            if i >= self.MAX_VOCAB_SIZE:
-                raise ValueError(f"special token {text!r} has id {i}, past MAX_VOCAB_SIZE={self.MAX_VOCAB_SIZE:,}")
+            if i >= MAX_VOCAB_SIZE:
+                raise ValueError(f"special token {text!r} has id {i}, past MAX_VOCAB_SIZE={MAX_VOCAB_SIZE:,}")
         if len(set(self.special_tokens.values())) != len(self.special_tokens):
             raise ValueError(f"two special tokens share an id: {self.special_tokens}")
         self._id_limit = max([len(self.vocab) - 1, *self.special_tokens.values()]) + 1
