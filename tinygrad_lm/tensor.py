@@ -480,18 +480,18 @@ class Tensor:
     def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, keepdims=None):
         """Variance; correction=1 (default, or unbiased=True) divides by n - 1. The second
         positional argument is unbiased, as PyTorch's var(dim, unbiased, keepdim)."""
-        dim = dim_alias(dim, axis)
-        if correction is None:
-            correction = 1 if unbiased is None or unbiased else 0
-        return Var.apply(self, axes=normalize_axes(dim, self.ndim), keepdims=_keep(keepdim, keepdims),
-                         correction=correction, full=dim is None or self.ndim == 0)
+        return self._spread(Var, dim, unbiased, keepdim, correction, axis, keepdims)
 
     def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, keepdims=None):
+        """Standard deviation, with var's arguments."""
+        return self._spread(Std, dim, unbiased, keepdim, correction, axis, keepdims)
+
+    def _spread(self, op, dim, unbiased, keepdim, correction, axis, keepdims):
         dim = dim_alias(dim, axis)
         if correction is None:
             correction = 1 if unbiased is None or unbiased else 0
-        return Std.apply(self, axes=normalize_axes(dim, self.ndim), keepdims=_keep(keepdim, keepdims),
-                         correction=correction, full=dim is None or self.ndim == 0)
+        return op.apply(self, axes=normalize_axes(dim, self.ndim), keepdims=_keep(keepdim, keepdims),
+                        correction=correction, full=dim is None or self.ndim == 0)
 
     def any(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         """Whether any element (along `dim`) is nonzero: a bool tensor, no gradient."""

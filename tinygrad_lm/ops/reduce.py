@@ -4,6 +4,7 @@ A reduction's backward sends the upstream gradient back to every element that wa
 helper ``expand_back`` re-inserts the reduced axes so the gradient broadcasts to the input shape.
 """
 from ..function import Function
+from .arithmetic import _quiet
 
 
 def expand_back(xp, grad, in_shape, axes, keepdims):
@@ -86,7 +87,8 @@ class Var(Function):
         squares = (self.centered * self.centered).sum(axis=axes, keepdims=keepdims)
         if self.dof > 0:
             return squares / self.dof
-        return _divide_by_zero(self.xp, squares)
+        with _quiet(self.xp):           # no degrees of freedom: inf, or NaN where squares are 0 (PyTorch)
+            return squares / 0
 
     def backward(self, grad):
         xp = self.xp
@@ -116,12 +118,6 @@ class Std(Var):
         zero = self.y == 0
         g_var = xp.where(zero, xp.zeros((), dtype=grad.dtype), grad / (2 * xp.where(zero, 1, self.y)))
         return super().backward(g_var.astype(grad.dtype, copy=False))
-
-
-def _divide_by_zero(xp, squares):
-    """squares / 0 without NumPy's warning: inf, or NaN where the squares are 0 (as PyTorch)."""
-    nan, inf = xp.asarray(float("nan"), dtype=squares.dtype), xp.asarray(float("inf"), dtype=squares.dtype)
-    return xp.where(squares == 0, nan, inf)
 
 
 class Cumsum(Function):
