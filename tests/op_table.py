@@ -723,4 +723,5 @@ TENSOR_EXEMPT = {
 }
 F_EXEMPT = {
     "check_dropout_p": "argument check shared by F.dropout and nn.Dropout (raises or returns None)",
+    "padding_index": "argument check shared by F.embedding and nn.Embedding (an int or None, no tensor)",
 }

@@ -127,6 +127,15 @@ def linear_composite(x, weight, bias=None):
     return y + bias if bias is not None else y
 
 
+def padding_index(padding_idx, n, who):
+    """padding_idx as a row of an n-row table (a negative one counts from the end), or None."""
+    if padding_idx is None:
+        return None
+    if not -n <= padding_idx < n:
+        raise ValueError(f"{who}: padding_idx {padding_idx} is out of range for {n} embeddings")
+    return padding_idx % n
+
+
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
               sparse=False, *, check_indices=True):
     """Rows of `weight` picked by integer ids `input` (any shape) -> input.shape + (dim,).
@@ -139,11 +148,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
     idx = raw(input, weight.device)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
-    if padding_idx is not None:
-        n = weight.shape[0]
-        if not -n <= padding_idx < n:
-            raise ValueError(f"embedding: padding_idx {padding_idx} is out of range for {n} embeddings")
-        padding_idx %= n
+    padding_idx = padding_index(padding_idx, weight.shape[0], "embedding")
     return Embedding.apply(weight, indices=idx, checked=not check_indices, padding_idx=padding_idx)
 
 
