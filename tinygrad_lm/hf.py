@@ -59,20 +59,6 @@ def gpt2_config_kwargs(cfg, source="config.json"):
     return kwargs
 
 
-def gpt2_shapes(kwargs):
-    """{name in the file (without "transformer."): shape as stored} of every tensor GPT-2 with
-    these GPTConfig.gpt2 arguments needs (Conv1D weights as (in, out))."""
-    V, P, C = kwargs["vocab_size"], kwargs["block_size"], kwargs["n_embd"]
-    shapes = {"wte.weight": (V, C), "wpe.weight": (P, C), "ln_f.weight": (C,), "ln_f.bias": (C,)}
-    for i in range(kwargs["n_layer"]):
-        shapes.update({f"h.{i}.{name}": shape for name, shape in (
-            ("ln_1.weight", (C,)), ("ln_1.bias", (C,)), ("attn.c_attn.weight", (C, 3 * C)),
-            ("attn.c_attn.bias", (3 * C,)), ("attn.c_proj.weight", (C, C)), ("attn.c_proj.bias", (C,)),
-            ("ln_2.weight", (C,)), ("ln_2.bias", (C,)), ("mlp.c_fc.weight", (C, 4 * C)),
-            ("mlp.c_fc.bias", (4 * C,)), ("mlp.c_proj.weight", (4 * C, C)), ("mlp.c_proj.bias", (C,)))})
-    return shapes
-
-
 def _file_key(name):
     """A tensor name in model.safetensors -> ours without "transformer." (None: a stored causal mask)."""
     if name.endswith((".attn.bias", ".attn.masked_bias")):
@@ -80,10 +66,11 @@ def _file_key(name):
     return name[len("transformer."):] if name.startswith("transformer.") else name
 
 
-def check_gpt2_header(kwargs, header, config_path, weights_path):
-    """Compare the shapes config.json implies with those model.safetensors declares (its header
-    only), before a model is built or a byte of tensor data is read."""
-    expected = gpt2_shapes(kwargs) if kwargs["n_layer"] <= len(header) else None
+def check_gpt2_header(kwargs, header, config_path, weights_path, file_shapes):
+    """Compare the shapes config.json implies (file_shapes(kwargs): {name in the file without
+    "transformer.": shape as stored}) with those model.safetensors declares (its header only),
+    before a model is built or a byte of tensor data is read."""
+    expected = file_shapes(kwargs) if kwargs["n_layer"] <= len(header) else None
     found = {}
     for name, (dtype, shape) in header.items():
         key = _file_key(name)
@@ -114,9 +101,10 @@ def check_gpt2_header(kwargs, header, config_path, weights_path):
                               + "; ".join(problems))
 
 
-def read_gpt2(path):
+def read_gpt2(path, file_shapes):
     """-> (GPTConfig.gpt2 arguments, state_dict with our key names) of a Hugging Face GPT-2 folder.
-    config.json is checked, then checked against model.safetensors' header, before any tensor is read;
+    config.json is checked, then checked against model.safetensors' header (file_shapes: see
+    check_gpt2_header; GPT.from_pretrained gives the model's own shapes) before any tensor is read;
     then every weight must be finite (a NaN or inf names its tensor)."""
     path = pathlib.Path(path)
     config_path, weights_path = path / "config.json", path / "model.safetensors"
@@ -131,7 +119,7 @@ def read_gpt2(path):
         raise PretrainedError(f"{config_path} is not a GPT-2 config.json ({reason})") from None
     kwargs = gpt2_config_kwargs(cfg, str(config_path))
     header, _ = read_header(weights_path)
-    check_gpt2_header(kwargs, header, config_path, weights_path)
+    check_gpt2_header(kwargs, header, config_path, weights_path, file_shapes)
     tensors, _ = load_file(weights_path)
     state = {}
     for name, array in tensors.items():

@@ -295,7 +295,7 @@ class GPT(nn.Module):
     @classmethod
     def from_pretrained(cls, path, dtype=np.float32):
         """GPT-2 of any size from a Hugging Face folder (config.json + model.safetensors)."""
-        kwargs, state = hf.read_gpt2(path)
+        kwargs, state = hf.read_gpt2(path, _gpt2_file_shapes)
         model = cls(GPTConfig.gpt2(**kwargs))
         model.load_state_dict(state)
         return model.to(dtype=dtype)
@@ -307,3 +307,15 @@ class GPT(nn.Module):
                 and c.activation in ("gelu_tanh", "gelu") and c.attn_scale == "head" and not c.lm_head_bias):
             raise PretrainedError("only GPT-2-architecture models can be exported (GPTConfig.gpt2(...))")
         return hf.write_gpt2(c, {name: t.numpy() for name, t in self.state_dict().items()}, out_dir)
+
+
+def _gpt2_file_shapes(kwargs):
+    """{name in a Hugging Face model.safetensors (without "transformer."): shape as stored} of the
+    GPT-2 that GPTConfig.gpt2(**kwargs) describes: our parameter shapes, GPT-2's Conv1D weights
+    transposed, the tied head left out (the file may omit it)."""
+    shapes = {}
+    for name, shape in GPTConfig.gpt2(**kwargs).iter_parameter_shapes():
+        if name != "lm_head.weight":
+            name = name[len("transformer."):]
+            shapes[name] = tuple(reversed(shape)) if name.endswith(hf.CONV1D) else shape
+    return shapes
