@@ -1,11 +1,14 @@
-"""Layers (as torch.nn): Module and Parameter, the basic layers, positional encodings, attention."""
+"""Layers (as torch.nn): Module and Parameter, the basic layers, positional encodings, attention,
+recurrent layers."""
 from . import functional, init
 from .attention import CausalSelfAttention, Head, KVCache, MultiHeadAttention
 from .layers import GELU, Dropout, Embedding, LayerNorm, Linear, ReLU
 from .module import Module, ModuleList, Parameter, Sequential, functional_call
 from .positional import LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding
+from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 
 __all__ = ["Module", "Parameter", "Sequential", "ModuleList", "Linear", "Embedding", "LayerNorm",
            "Dropout", "ReLU", "GELU", "Head", "MultiHeadAttention", "CausalSelfAttention", "KVCache",
            "LearnedPositionalEmbedding", "SinusoidalPositionalEncoding", "RotaryEmbedding",
+           "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
            "functional", "init", "functional_call"]
