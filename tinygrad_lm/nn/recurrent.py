@@ -37,6 +37,7 @@ import numpy as np
 
 from ..creation import zeros
 from ..errors import ConfigError
+from ..ops.recurrent import GRUSequence, LSTMSequence, RNNSequence
 from ..tensor import Tensor, cat, stack
 from . import functional as F
 from . import init
@@ -96,8 +97,18 @@ def layer_composite(mode, x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, reverse=Fal
 
 
 def layer_fused(mode, x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
-    """The same as layer_composite, as one op per layer (ops/recurrent.py)."""
-    return layer_composite(mode, x, h, c, w_ih, w_hh, b_ih, b_hh, reverse)   # the fused ops land next
+    """The same as layer_composite, as one op (ops/recurrent.py), whose one output this slices."""
+    weights = (w_ih, w_hh) if b_ih is None else (w_ih, w_hh, b_ih, b_hh)
+    T, last = x.shape[0], 0 if reverse else x.shape[0] - 1          # h_n: the last step computed
+    if mode == "LSTM":
+        out = LSTMSequence.apply(x, h, c, *weights, reverse=reverse)       # (T + 1, B, H): h_1..h_T, c_n
+        return out[:T], out[last], out[T]
+    if mode == "GRU":
+        out = GRUSequence.apply(x, h, *weights, reverse=reverse)
+    else:
+        out = RNNSequence.apply(x, h, *weights, nonlinearity="tanh" if mode == "RNN_TANH" else "relu",
+                                reverse=reverse)
+    return out, out[last], None
 
 
 # ------------------------------------------------------------------ argument checks (PyTorch's messages)

@@ -10,6 +10,7 @@ from .fused import (CrossEntropy, LayerNorm, Linear, PackedCausalAttention, Scal
                     causal_mask)
 from .matmul import MatMul
 from .nn import Dropout, Embedding
+from .recurrent import GRUSequence, LSTMSequence, RNNSequence
 from .reduce import Cumsum, Max, Mean, Min, Std, Sum, Var
 from .shape import (Clone, Concatenate, Expand, Flip, Gather, GetItem, MaskedFill, Permute, Repeat, Reshape,
                     Where, scatter_add)
@@ -23,5 +24,5 @@ __all__ = [
     "CrossEntropy", "LayerNorm", "Linear", "PackedCausalAttention", "ScaledDotProductAttention",
     "unbroadcast", "scatter_add", "check_indices", "causal_mask",
     "PowTensor", "Maximum", "Minimum", "Min", "Cumsum", "Abs", "Clamp", "Rsqrt", "LogSumExp", "Expand",
-    "Flip", "Repeat", "Gather", "Clone", "Cast", "Std",
+    "Flip", "Repeat", "Gather", "Clone", "Cast", "Std", "RNNSequence", "LSTMSequence", "GRUSequence",
 ]
