@@ -42,6 +42,12 @@ def _previous(xp, states, first, reverse):
     return prev
 
 
+def _transposed(xp, w):
+    """W^T as a C-ordered copy: the small product h W^T in the loop runs about 10% faster on it
+    than on the transposed view (measured with OpenBLAS, (16, 200) @ (200, 800))."""
+    return xp.ascontiguousarray(w.T)
+
+
 def _sigmoid_(xp, a):
     """a = sigmoid(a) in place, as 0.5 + 0.5 tanh(a / 2) (no exp to overflow; see ops/unary.py)."""
     a *= 0.5
@@ -108,7 +114,7 @@ class RNNSequence(_Sequence):
         a = self._project_input(x, w_ih, b_ih + b_hh if self.has_bias else None)   # step 1, then in place
         T, B, H = a.shape
         y = xp.empty_like(a)
-        w_hh_t, h = w_hh.T, h0
+        w_hh_t, h = _transposed(xp, w_hh), h0
         for t in _steps(T, reverse):                                               # step 2
             a_t = a[t]
             a_t += h @ w_hh_t
@@ -176,7 +182,7 @@ class LSTMSequence(_Sequence):
         c_all, tanh_c = xp.empty((T, B, H), dtype=xw.dtype), xp.empty((T, B, H), dtype=xw.dtype)
         hw = xp.empty((B, H4), dtype=xw.dtype)
         ig = xp.empty((B, H), dtype=xw.dtype)
-        w_hh_t, h, c = w_hh.T, h0, c0
+        w_hh_t, h, c = _transposed(xp, w_hh), h0, c0
         for t in _steps(T, reverse):                                               # step 2
             a = gates[t]
             a += xp.matmul(h, w_hh_t, out=hw).reshape(B, 4, H)
@@ -225,8 +231,9 @@ class GRUSequence(_Sequence):
 
     Forward (parts in PyTorch's order r, z, n):
       1. xw = x W_ih^T + b_ih                          for all steps at once: x_r, x_z, x_n
+         (b_hr and b_hz are added here too: outside r, a bias is a bias)
       2. for each step t:
-           hw = h_(t-1) W_hh^T + b_hh                  h_r, h_z, h_n (kept: h_n is needed below)
+           hw = h_(t-1) W_hh^T + (0, 0, b_hn)          h_r, h_z, h_n (kept: h_n is needed below)
            r = sigma(x_r + h_r),  z = sigma(x_z + h_z)
            n = tanh(x_n + r * h_n)
            h_t = (1 - z) * n + z * h_(t-1)             (computed as n + z * (h_(t-1) - n))
@@ -250,18 +257,22 @@ class GRUSequence(_Sequence):
     def forward(self, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, *, reverse=False):
         xp = self.xp
         self.has_bias = b_ih is not None
-        xw = self._project_input(x, w_ih, b_ih)                                    # step 1
+        H = w_hh.shape[1]
+        bias = None
+        if self.has_bias:
+            bias = b_ih.copy()
+            bias[:2 * H] += b_hh[:2 * H]
+        xw = self._project_input(x, w_ih, bias)                                    # step 1
         T, B, H3 = xw.shape
-        H = H3 // 3
         gates = xw.reshape(T, B, 3, H)          # x_r, x_z, x_n, then r, z, n, written step by step
         hw = xp.empty((T, B, 3, H), dtype=xw.dtype)
         y = xp.empty((T, B, H), dtype=xw.dtype)
-        w_hh_t, h = w_hh.T, h0
+        w_hh_t, h = _transposed(xp, w_hh), h0
         for t in _steps(T, reverse):                                               # step 2
             a, hw_t = gates[t], hw[t]
             xp.matmul(h, w_hh_t, out=hw_t.reshape(B, H3))
             if b_hh is not None:
-                hw_t += b_hh.reshape(3, H)
+                hw_t[:, 2] += b_hh[2 * H:]          # b_hn: inside r * (W_hn h + b_hn)
             rz = a[:, :2]
             rz += hw_t[:, :2]
             _sigmoid_(xp, rz)
