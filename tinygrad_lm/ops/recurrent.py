@@ -76,12 +76,13 @@ class _Sequence(Function):
            g_b_ih = sum of d_in,   g_b_hh = sum of d_hidden   (sums over all steps and rows).
         d_in reaches x W_ih^T + b_ih, d_hidden reaches h W_hh^T + b_hh; the same array for the
         RNN and the LSTM, whose gates add the two."""
-        T, B = h_prev.shape[:2]
-        d_in = d_in.reshape(T * B, -1)
-        d_hidden = d_in if d_hidden is None else d_hidden.reshape(T * B, -1)
-        g_x = (d_in @ self.w_ih).reshape(T, B, self.w_ih.shape[1])
+        T, B, H = h_prev.shape
+        G, C = self.w_ih.shape                  # sizes written out: a batch of 0 rows is allowed
+        d_in = d_in.reshape(T * B, G)
+        d_hidden = d_in if d_hidden is None else d_hidden.reshape(T * B, G)
+        g_x = (d_in @ self.w_ih).reshape(T, B, C)
         g_w_ih = d_in.T @ self.x2
-        g_w_hh = d_hidden.T @ h_prev.reshape(T * B, -1)
+        g_w_hh = d_hidden.T @ h_prev.reshape(T * B, H)
         if not self.has_bias:
             return g_x, g_w_ih, g_w_hh
         g_b_ih = column_sum(self.xp, d_in)
