@@ -44,6 +44,7 @@ from . import init
 from .module import Module, Parameter
 
 GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}     # gate blocks stacked in each weight
+_NAMES = {"RNN_TANH": "RNN", "RNN_RELU": "RNN", "LSTM": "LSTM", "GRU": "GRU"}
 
 
 # ------------------------------------------------------------------ one time step, from primitives
@@ -139,6 +140,20 @@ def _check_dtype(value, weight, what, who):
     if value.dtype != weight.dtype:
         raise ValueError(f"{who}: {what} dtype ({value.dtype}) does not match weight dtype ({weight.dtype}). "
                          f"Convert the {what}: .to(dtype={weight.dtype}), or the model: .to(dtype={value.dtype})")
+
+
+def _state_list(hx, lstm, who, h, c):
+    """hx as a list of tensors: [h], or [h, c] for an LSTM; the other form is refused with a hint."""
+    if lstm:
+        if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+            raise TypeError(f"{who}: hx must be a tuple ({h}, {c}) of two tensors, got {type(hx).__name__}")
+    elif isinstance(hx, (tuple, list)):
+        raise TypeError(f"{who}: hx must be one tensor {h}, got a {type(hx).__name__} (a pair ({h}, {c}) is an "
+                        "LSTM's state)")
+    states = list(hx) if lstm else [hx]
+    for k, state in enumerate(states):
+        _check_tensor(state, f"hx[{k}]" if lstm else "hx", who)
+    return states
 
 
 def _parameters_named(module, names):
@@ -265,17 +280,7 @@ class RNNBase(Module):
         if hx is None:
             h0 = zeros(*shape, dtype=x.dtype, device=x.device)
             return h0, (h0 if lstm else None)
-        if lstm:
-            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-                raise TypeError(f"{who}: hx must be a tuple (h_0, c_0) of two tensors, got {type(hx).__name__}")
-            states = list(hx)
-        else:
-            if isinstance(hx, (tuple, list)):
-                raise TypeError(f"{who}: hx must be one tensor h_0, got a {type(hx).__name__} (a pair (h_0, c_0) "
-                                "is the LSTM's)")
-            states = [hx]
-        for k, state in enumerate(states):
-            _check_tensor(state, f"hx[{k}]" if lstm else "hx", who)
+        states = _state_list(hx, lstm, who, "h_0", "c_0")
         want = 3 if batched else 2
         if any(s.ndim != want for s in states):
             kind = "batched 3-D" if batched else "unbatched 2-D"
@@ -341,9 +346,6 @@ class GRU(RNNBase):
                          0, device, dtype, fused=fused)
 
 
-_NAMES = {"RNN_TANH": "RNN", "RNN_RELU": "RNN", "LSTM": "LSTM", "GRU": "GRU"}
-
-
 # ------------------------------------------------------------------ one step
 class RNNCellBase(Module):
     """The common part of the cells: weight_ih (gates * H, in), weight_hh (gates * H, H), bias_ih,
@@ -398,18 +400,9 @@ class RNNCellBase(Module):
         if hx is None:
             h = zeros(x.shape[0], self.hidden_size, dtype=x.dtype, device=x.device)
             return [h, h] if lstm else [h]
-        if lstm:
-            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-                raise TypeError(f"{who}: hx must be a tuple (h, c) of two tensors, got {type(hx).__name__}")
-            states = list(hx)
-        else:
-            if isinstance(hx, (tuple, list)):
-                raise TypeError(f"{who}: hx must be one tensor h, got a {type(hx).__name__} (a pair (h, c) is "
-                                "LSTMCell's)")
-            states = [hx]
+        states = _state_list(hx, lstm, who, "h", "c")
         for k, state in enumerate(states):
             what = f"hx[{k}]" if lstm else "hidden"
-            _check_tensor(state, what, who)
             if state.ndim not in (1, 2):
                 raise ValueError(f"{who}: Expected {what} to be 1D or 2D, got {state.ndim}D instead")
             if state.ndim != input_ndim:
