@@ -152,14 +152,14 @@ class LSTMSequence(_Sequence):
     next step's gates) and dc to c_t (through c_(t+1) = f_(t+1) * c_t + ...). At the last step
     dh = 0 and dc = the gradient of the final cell state c_n. With g_t = dL/dh_t from the output:
       1. for all steps at once, the local derivatives that need no carried gradient:
-           dc_dh = o * (1 - tanh(c_t)^2)                              (d c-path of h_t / d c_t)
+           dh_dc = o * (1 - tanh(c_t)^2)                              (d h_t / d c_t)
            q_i   = g * i (1 - i)                                      (d c_t / d a_i)
            q_f   = c_(t-1) * f (1 - f)                                (d c_t / d a_f)
            q_g   = i * (1 - g^2)                                      (d c_t / d a_g)
            q_o   = tanh(c_t) * o (1 - o)                              (d h_t / d a_o)
       2. for each step, last to first:
            dh_t  = g_t + dh                                           (the total gradient of h_t)
-           dc_t  = dc + dh_t * dc_dh                                  (the total gradient of c_t)
+           dc_t  = dc + dh_t * dh_dc                                  (the total gradient of c_t)
            da_i, da_f, da_g = dc_t * q_i, dc_t * q_f, dc_t * q_g      (the gate gradients)
            da_o  = dh_t * q_o
            dc    = dc_t * f                                           (carried to c_(t-1))
@@ -205,7 +205,7 @@ class LSTMSequence(_Sequence):
         T, B, _, H = gates.shape
         i, f, g, o = gates[:, :, 0], gates[:, :, 1], gates[:, :, 2], gates[:, :, 3]
         c_prev = _previous(xp, self.c_all, self.c0, self.reverse)
-        dc_dh = o * (1 - tanh_c * tanh_c)                                          # step 1
+        dh_dc = o * (1 - tanh_c * tanh_c)                                          # step 1
         q = xp.empty((T, B, 3, H), dtype=gates.dtype)           # q_i, q_f, q_g side by side
         xp.multiply(g, i * (1 - i), out=q[:, :, 0])
         xp.multiply(c_prev, f * (1 - f), out=q[:, :, 1])
@@ -216,7 +216,7 @@ class LSTMSequence(_Sequence):
         dc = grad[T].copy()                  # the carried gradient of the cell state, updated in place
         for t in reversed(_steps(T, self.reverse)):                                # step 2
             xp.add(grad[t], dh, out=dh_t)
-            dc += dh_t * dc_dh[t]                                    # now dc_t
+            dc += dh_t * dh_dc[t]                                    # now dc_t
             xp.multiply(dc[:, None, :], q[t], out=da[t, :, :3])
             xp.multiply(dh_t, q_o[t], out=da[t, :, 3])
             dc *= f[t]                                               # carried to c_(t-1)
