@@ -4,8 +4,6 @@
 # A language model reads a sequence of integers. *Tokenization* is how text becomes those integers,
 # and the choice matters: characters give a tiny vocabulary but long sequences; words give short
 # sequences but a huge vocabulary (and unknown words); byte-pair encoding (BPE) sits in between.
-#
-# Runs in about 10 seconds (2 in quick mode).
 
 # %%
 import time
@@ -63,14 +61,25 @@ for size in sizes:
 char_len, word_len = len(chars.encode(piece)), len(words.encode(piece))
 assert all(a >= b for a, b in zip(lengths, lengths[1:]))        # more merges, shorter sequences
 assert lengths[0] == len(piece.encode())                  # no merges: one token per byte
-if len(text) > 100_000:
-    assert word_len < lengths[-1]                        # words are still the shortest sequence
-fig, ax = plt.subplots(figsize=(6, 4))
-ax.plot(sizes, lengths, "o-", label="byte-level BPE")
-ax.scatter([chars.vocab_size], [char_len], color="C1", label="characters", zorder=3)
-ax.set(xlabel="vocabulary size", ylabel="tokens for the same text", title="vocabulary vs sequence length")
-ax.legend()
-fig.savefig(figure_path("01_vocab_vs_length.png"), dpi=90)
+if len(text) > 100_000:                                   # on the real corpus (not the offline excerpt)
+    assert word_len < lengths[0] / 2                     # words: far fewer tokens than bytes
+    if sizes[-1] >= 1024:                                # but this word tokenizer spends a token on every
+        assert lengths[-1] < word_len                    # space: a 1,024-token BPE is already shorter
+fig, ax = plt.subplots(figsize=(7, 4.5))
+ax.plot(sizes, lengths, "o-", label="byte-level BPE (256 bytes + merges)")
+ax.scatter([chars.vocab_size], [char_len], s=60, marker="s", color="C1", label="characters", zorder=3)
+ax.scatter([words.vocab_size], [word_len], s=80, marker="*", color="C2", label="words", zorder=3)
+for name, v, n, offset, align in (("characters", chars.vocab_size, char_len, (10, -28), "left"),
+                                  ("words", words.vocab_size, word_len, (-10, -28), "right")):
+    ax.annotate(f"{name}: {v:,} in the vocabulary,\n{n:,} tokens for the text", (v, n), ha=align,
+                textcoords="offset points", xytext=offset, fontsize=8)
+ax.set_xscale("log")                     # 65 characters ... thousands of words: only a log axis shows all three
+ax.set(xlabel="vocabulary size (log scale)", ylabel=f"tokens for the same {len(piece):,} characters",
+       title="three tokenizations: vocabulary size vs sequence length")
+ax.grid(alpha=0.3, which="both")
+ax.set_ylim(0, 1.1 * max(lengths + [char_len, word_len]))
+ax.legend(loc="upper right")
+fig.savefig(figure_path("01_vocab_vs_length.png"), dpi=90, bbox_inches="tight")
 print(dict(zip(sizes, lengths)), "chars:", char_len, "words:", word_len)
 
 # %% [markdown]
@@ -92,4 +101,5 @@ if gpt2 is not None:
 # ## Exercises
 # 1. Train BPE with `pattern=None` (no pre-splitting). Which merges appear that GPT-2's split forbids?
 # 2. Encode a sentence in another language with GPT-2's tokenizer. How many tokens per word now?
-# 3. How large must the BPE vocabulary be before tiny Shakespeare takes fewer tokens than words?
+# 3. Where does the BPE curve cross the words point? Look at `words.tokenize(sample)`: what does the
+#    word tokenizer spend tokens on that BPE merges away (hint: " we" is one BPE token)?

@@ -8,7 +8,7 @@
 # - so df/da = 2u (b + 1 - tanh(a)²) and df/db = 2u a.
 #
 # The engine records each op as it runs and, on `backward()`, applies exactly these chain-rule
-# steps in reverse. Then finite differences check both. Runs in about 2 seconds.
+# steps in reverse. Then finite differences check both.
 
 # %%
 import math
@@ -61,14 +61,21 @@ assert report["max_rel_error"] < 1e-6
 
 # %% [markdown]
 # ## The computation graph
-# Each node is an op with its output shape; after backward, the norm of the gradient that
-# flowed through it.
+# Each node is an op with its output shape, the value it computed on the way forward, and, after
+# backward, the gradient df/d(node) with its sign. Trace it by hand: start at the output with
+# grad = 1 and walk right to left, multiplying by each op's local derivative; every number you
+# get should be in a box. (For arrays, a box shows the shape, a summary of the values, the norm
+# |grad| and the sum of the gradient.)
 
 # %%
 print(graph.text())
 plt = pyplot()
-graph.draw(figure_path("02_graph.png"))
-assert "Tanh ()" in graph.text() and "Pow ()" in graph.text() and "a ()" in graph.text()
+fig = graph.draw(figure_path("02_graph.png"))
+text = graph.text()
+assert "Tanh ()" in text and "Pow ()" in text and "a ()" in text
+assert f"a ()  value = {a_val:.4g}  grad = {by_hand['a']:+.4g}" in text       # the leaf: value and signed gradient
+assert "Pow ()" in text and f"value = {u ** 2:.4g}  grad = +1" in text        # the output: f, and df/df = 1
+assert f"value = {u:.4g}  grad = {2 * u:+.4g}" in text                          # u = a b + tanh(a), df/du = 2u
 
 # %% [markdown]
 # ## Exercises

@@ -5,7 +5,6 @@
 # but does not change. So "The man ate the sandwich" and "The sandwich ate the man" would look
 # alike. Positional encodings break that symmetry. Three kinds: learned (a trained table, GPT-2),
 # sinusoidal (fixed waves, "Attention is all you need"), rotary (RoPE: rotate queries and keys).
-# Runs in about 3 seconds.
 
 # %%
 import numpy as np
@@ -49,13 +48,15 @@ print("with positions they differ")
 # %%
 table = sinusoidal_table(64, 32)
 plt = pyplot()
-fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+fig, axes = plt.subplots(1, 2, figsize=(10, 4))
 axes[0].imshow(table.T, aspect="auto", cmap="RdBu")
 axes[0].set(title="sinusoidal table (dims x positions)", xlabel="position", ylabel="dimension")
 similarity = table @ table.T
 axes[1].imshow(similarity, cmap="viridis")
 axes[1].set(title="dot product between positions", xlabel="position", ylabel="position")
 assert np.argmax(similarity[20]) == 20 and similarity[20, 21] > similarity[20, 40]
+fig.tight_layout()
+fig.savefig(figure_path("04_sinusoidal.png"), dpi=90)
 
 # %% [markdown]
 # ## Learned: an Embedding over positions, trained like the tokens.
@@ -78,10 +79,11 @@ scores = Q @ K.T
 for shift in (0, 7, 30):
     assert np.isclose(scores[10 + shift, 3 + shift], scores[10, 3])
 print("score(i, j) == score(i + s, j + s): relative positions only")
-axes[2].imshow(scores, cmap="RdBu")
-axes[2].set(title="RoPE: q_i . k_j (constant along diagonals)", xlabel="key position", ylabel="query position")
-fig.tight_layout()
-fig.savefig(figure_path("04_positions.png"), dpi=90)
+fig, ax = plt.subplots(figsize=(4.8, 4))
+image = ax.imshow(scores, cmap="RdBu")
+fig.colorbar(image, ax=ax, shrink=0.8)
+ax.set(title="RoPE: q_i . k_j (constant along diagonals)", xlabel="key position j", ylabel="query position i")
+fig.savefig(figure_path("04_rope.png"), dpi=90, bbox_inches="tight")
 
 # %% [markdown]
 # ## Exercises

@@ -9,7 +9,6 @@
 #
 # LayerNorm's backward is the classic derivation (see `ops/fused.py`): with x̂ = (x − μ)·inv_std,
 #     dx = inv_std · (g_x̂ − mean(g_x̂) − x̂ · mean(g_x̂ · x̂)),   g_x̂ = g · weight.
-# Runs in about 3 seconds.
 
 # %%
 import numpy as np
@@ -36,6 +35,50 @@ batched = csa(x)
 assert np.allclose(per_head.numpy(), batched.numpy(), atol=1e-12)
 print(f"{H} heads of size {C // H}: per-head == batched, max difference "
       f"{np.abs(per_head.numpy() - batched.numpy()).max():.1e}")
+
+# %% [markdown]
+# ## Two scalings: the tutorial's C ** -0.5 and lesson 5's head_size ** -0.5
+# Above, `scale=C ** -0.5` follows the tutorial's code (and the "Let's build GPT" video it comes
+# from): scores divided by the square root of the model width C = 32. Lesson 5 divided by the
+# square root of head_size instead, as "Attention is all you need" and GPT-2 do. The reason for
+# either: q · k sums head_size products, so for unit-variance q and k its variance is head_size;
+# dividing by sqrt(head_size) brings it back to 1. Dividing by sqrt(C) with H heads of size C / H
+# leaves variance head_size / C = 1 / H: the scores are sqrt(H) times smaller in spread, and the
+# softmax is flatter (closer to a plain average). A model can still learn larger query and key
+# weights to make up for it, so both train; `GPTConfig.seed_mini` keeps the tutorial's choice
+# (`attn_scale="embd"`) so its numbers match the tutorial, `GPTConfig.gpt2` uses `"head"`.
+
+# %%
+head_size = C // H
+rng_s = np.random.default_rng(7)
+qs, ks = rng_s.standard_normal((2, 2000, 16, head_size))       # 2000 examples, 16 keys each
+raw = qs @ ks.transpose(0, 2, 1)
+
+
+def softmax_rows(z):
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+sharpness = {}
+for name, s_ in (("head_size ** -0.5", head_size ** -0.5), ("C ** -0.5", C ** -0.5)):
+    p_ = softmax_rows(raw * s_)
+    entropy = -(p_ * np.log(p_)).sum(-1).mean()
+    sharpness[name] = (float((raw * s_).var()), float(p_.max(-1).mean()), float(entropy), p_[0])
+    print(f"{name:>18} = {s_:.3f}: score variance {sharpness[name][0]:.2f}, mean largest weight "
+          f"{sharpness[name][1]:.3f}, entropy {sharpness[name][2]:.3f} nats (uniform: {np.log(16):.3f})")
+ratio = sharpness["head_size ** -0.5"][0] / sharpness["C ** -0.5"][0]
+assert abs(sharpness["head_size ** -0.5"][0] - 1) < 0.05 and abs(ratio - H) < 0.05 * H     # variance 1 vs 1/H
+assert sharpness["C ** -0.5"][2] > sharpness["head_size ** -0.5"][2]                         # flatter
+assert sharpness["C ** -0.5"][1] < sharpness["head_size ** -0.5"][1]                         # smaller peaks
+plt = pyplot()
+fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+for ax, (name, (var, peak, ent, weights)) in zip(axes, sharpness.items()):
+    ax.imshow(weights, cmap="viridis", vmin=0, vmax=1)
+    ax.set(title=f"scale {name}: entropy {ent:.2f} nats", xlabel="key", ylabel="query")
+fig.suptitle(f"the same random q, k (head_size {head_size}, C {C}): softmax weights under each scaling")
+fig.tight_layout()
+fig.savefig(figure_path("07_scalings.png"), dpi=90)
 
 # %% [markdown]
 # ## LayerNorm: fused backward == autograd of the composite == finite differences
@@ -89,3 +132,5 @@ fig.savefig(figure_path("07_residuals.png"), dpi=90)
 # 1. Move LayerNorm after the residual add (post-norm, as the original Transformer). Train lesson 9's model. Better or worse?
 # 2. Replace ReLU by GELU in the MLP of the tutorial's model. What changes in the loss curve?
 # 3. Count the parameters of one block of width C by hand (it is 12C² + 13C with biases) and check with `num_parameters()`.
+# 4. Fill in `layer_norm_backward` in `lessons/exercises.py` from the formula above and check it:
+#    `python lessons/check_exercise.py layer_norm_backward` names any gradient (dx, dweight, dbias) that is wrong.

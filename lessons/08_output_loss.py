@@ -4,7 +4,7 @@
 # The last hidden state goes through LayerNorm and a Linear "head" to one logit per vocabulary
 # entry. Softmax turns logits into probabilities; the loss is −log p(correct token); perplexity
 # exp(loss) is "how many tokens the model hesitates between". The tutorial's three-number example
-# first. Runs in about 2 seconds.
+# first: logits [0.5, 0.1, 0.3], the first class correct: loss 0.9119, perplexity 2.4891.
 
 # %%
 import math
@@ -16,13 +16,16 @@ import tinygrad_lm.nn.functional as F
 from tinygrad_lm.gradcheck import gradcheck
 from tinygrad_lm.lesson_utils import figure_path, pyplot
 
-logits = np.array([2.0, 1.0, 0.1])
+logits = np.array([0.5, 0.1, 0.3])                 # the tutorial's three logits
 probs = np.exp(logits) / np.exp(logits).sum()
-print("logits", logits, "-> probabilities", probs.round(3))
-assert np.allclose(probs, [0.659, 0.242, 0.099], atol=1e-3)
+print("logits", logits, "-> probabilities", probs.round(4))
+assert np.allclose(probs, [0.4018, 0.2693, 0.3289], atol=1e-4)
 loss = F.cross_entropy(tg.Tensor(logits[None]), np.array([0]))
-print(f"loss if the answer is token 0: {loss.item():.4f} = -log {probs[0]:.3f}")
+perplexity = math.exp(loss.item())
+print(f"if the answer is the first class: loss {loss.item():.4f} = -log {probs[0]:.4f}, perplexity {perplexity:.4f}")
 assert math.isclose(loss.item(), -math.log(probs[0]), rel_tol=1e-12)
+assert round(loss.item(), 4) == 0.9119 and round(perplexity, 4) == 2.4891       # the tutorial's numbers
+assert math.isclose(perplexity, 1 / probs[0], rel_tol=1e-12)                    # perplexity = 1 / p(correct)
 
 # %% [markdown]
 # ## The fused gradient: probs − one_hot
@@ -30,11 +33,11 @@ assert math.isclose(loss.item(), -math.log(probs[0]), rel_tol=1e-12)
 # through log_softmax and indexing finds the same thing.
 
 # %%
-z = tg.Tensor(np.array([[2.0, 1.0, 0.1]]), requires_grad=True)
+z = tg.Tensor(logits[None].copy(), requires_grad=True)
 F.cross_entropy(z, np.array([0])).backward()
 print("dL/dz =", z.grad.numpy().round(3), "= probs - one_hot")
 assert np.allclose(z.grad[0], probs - np.eye(3)[0])
-z2 = tg.Tensor(np.array([[2.0, 1.0, 0.1]]), requires_grad=True)
+z2 = tg.Tensor(logits[None].copy(), requires_grad=True)
 F.cross_entropy_composite(z2, np.array([0])).backward()
 assert np.allclose(z2.grad, z.grad)
 gradcheck(lambda a: F.cross_entropy(a, np.array([1, 0, 4, 2])),

@@ -5,7 +5,6 @@
 # So `model.to("cuda")` and `Tensor(..., device="cuda")` are all it takes. Timing GPU code needs
 # care: kernels run asynchronously, so synchronise before reading the clock, and warm up first
 # (the first calls compile kernels). Without a GPU this lesson says so and runs the CPU part.
-# Runs in about 10 seconds.
 
 # %%
 import time

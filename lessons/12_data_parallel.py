@@ -5,7 +5,7 @@
 # Averaging their gradients (one Allreduce) gives exactly the gradient of the whole batch, because
 # the mean loss over 2b examples is the average of two means over b. So 2 ranks × batch b == 1
 # rank × batch 2b, step for step. This lesson shows the identity in one process, then runs the
-# real thing under `mpiexec` when mpi4py and an MPI are installed. Runs in about 10 seconds.
+# real thing under `mpiexec` when mpi4py and an MPI are installed.
 
 # %%
 import os
@@ -52,13 +52,11 @@ fig.savefig(figure_path("12_gradient_average.png"), dpi=90)
 # run a few steps and compare with one process (the test suite runs the same script).
 
 # %%
-root = pathlib.Path.cwd()
-if not (root / "tests" / "mpi_worker.py").exists():
-    root = pathlib.Path(__file__).resolve().parent.parent if "__file__" in globals() else root.parent
+root = pathlib.Path(tg.__file__).resolve().parent.parent          # the repository (an editable install)
 mpiexec = shutil.which("mpiexec") or str(pathlib.Path(sys.executable).parent / "mpiexec")
 try:
     import mpi4py  # noqa: F401
-    have_mpi = os.path.exists(mpiexec)
+    have_mpi = os.path.exists(mpiexec) and (root / "tests" / "mpi_worker.py").exists()
 except ImportError:
     have_mpi = False
 if have_mpi:

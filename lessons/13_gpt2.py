@@ -5,7 +5,7 @@
 # (a Hugging Face directory: `config.json` + `model.safetensors`) run in our own NumPy code. The
 # safetensors file is read by our own validating reader; GPT-2's "Conv1D" weights are transposed
 # into our Linear layout. Without weights at hand (no internet), the lesson explains where to get
-# them and uses a small random GPT-2 instead. Runs in about 30 seconds with GPT-2 small, 5 without.
+# them and uses a small random GPT-2 instead.
 
 # %%
 import os
@@ -33,7 +33,8 @@ else:
     print("No GPT-2 weights requested: set TINYGRAD_LM_GPT2_MODEL=gpt2 to download GPT-2 small "
           "(https://huggingface.co/gpt2), or to a folder holding config.json and model.safetensors. "
           "Using a small random GPT-2 with the real vocabulary instead.")
-if model is None:
+random_weights = model is None
+if random_weights:
     tg.manual_seed(0)
     model = GPT(GPTConfig.gpt2(vocab_size=50257, block_size=64, n_layer=2, n_head=4, n_embd=64))
 print(model.config)
@@ -60,15 +61,46 @@ if tok is not None:
 
 # %% [markdown]
 # ## Look at its attention
+# One small map per layer and head: rows are query tokens, columns the key tokens each attends to.
+# With GPT-2's real weights, look for heads that attend to the previous token, or to the first one.
+# With the random stand-in the maps are close to uniform (every query spreads its attention evenly
+# over the tokens it may see): there is nothing learned to look at, and the title says so. Lesson 9
+# shows a model trained here, offline, that does attend selectively.
 
 # %%
+from tinygrad_lm.lesson_utils import distance_from_uniform
+
 text = "The man ate the sandwich because he was hungry"
 ids = tok.encode(text) if tok is not None else list(range(9))
 maps = model.attention_maps(np.array([ids]))[:, 0]
-plot_attention(maps, [tok.decode([i]) for i in ids] if tok else None, figure_path("13_attention.png"),
-               max_layers=4, max_heads=6)
+gap = distance_from_uniform(maps)
+what = "RANDOM weights (not trained): near-uniform, nothing learned" if random_weights else "GPT-2's weights"
+print(f"{what}; distance from uniform attention {gap:.3f} nats")
+fig = plot_attention(maps, [tok.decode([i]) for i in ids] if tok else None, figure_path("13_attention.png"),
+                     max_layers=4, max_heads=6, title=f"{what}\nrows: query token, columns: key token")
 assert np.allclose(maps.sum(-1), 1, atol=1e-4) and np.all(np.triu(maps[0, 0], 1) == 0)
+if random_weights:
+    assert gap < 0.05                     # small random weights: scores near 0, softmax near uniform
 print("attention maps:", maps.shape, "(layer, head, query, key)")
+
+# %% [markdown]
+# ## Explore it interactively
+# The same weights as the grid above, drawn the way the tutorial's bertviz draws them: choose a
+# layer and heads, hover over a token (or Tab to it) to keep only its lines, click it or press Enter
+# to pin it; "Model view" holds every layer x head, and clicking one opens it in the head view.
+# From the command line,
+# `python -m tinygrad_lm attention --model DIR --prompt "The man ate the sandwich" --html view.html`
+# writes the page to a file that works offline (and keeps the PNG grid for printing).
+
+# %%
+from tinygrad_lm.attention_view import AttentionView, attention_view
+
+if tok is not None:
+    view = attention_view(model, tok, text)
+else:                                              # no tokenizer files: the same weights, ids as labels
+    view = AttentionView(maps, [str(i) for i in ids])
+assert np.allclose(view.weights, maps)
+view
 
 # %% [markdown]
 # ## Export back to the Hugging Face layout

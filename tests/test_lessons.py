@@ -1,6 +1,9 @@
-"""Every lesson runs end to end in quick mode with its own assertions; one runs as a real notebook."""
+"""Every lesson runs end to end in quick mode with its own assertions, as a script and as a notebook
+through a real Jupyter kernel; in the notebook every cell that makes a figure shows it inline.
+The lessons are whatever `lessons/NN_*.py` holds: a new lesson is picked up without a change here."""
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -18,8 +21,25 @@ def lesson_env(tmp_path):
     return env
 
 
-def test_there_are_thirteen_lessons():
-    assert len(SCRIPTS) == 13
+def make_notebooks():
+    sys.path.insert(0, str(LESSONS))
+    import make_notebooks as module
+    return module
+
+
+def notebook_tools():
+    pytest.importorskip("nbclient", reason="the notebooks extra is not installed")
+    pytest.importorskip("jupytext")
+    pytest.importorskip("ipykernel")
+    return make_notebooks()
+
+
+def test_the_lessons_are_the_folder_and_the_readme_lists_each():
+    numbers = [int(name[:2]) for name in SCRIPTS]
+    assert len(SCRIPTS) >= 13 and numbers == sorted(set(numbers))       # one script per number
+    table = (LESSONS / "README.md").read_text(encoding="utf-8")
+    missing = [name for name in SCRIPTS if f"`{name}`" not in table]
+    assert not missing, f"lessons/README.md has no row for {missing}"
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -30,35 +50,85 @@ def test_lesson_runs_in_quick_mode(script, tmp_path):
     assert list(tmp_path.glob("*.png")), "the lesson drew no figure"
 
 
-def test_lesson_runs_as_a_notebook_through_a_kernel(tmp_path):
-    nbclient = pytest.importorskip("nbclient", reason="the notebooks extra is not installed")
-    pytest.importorskip("jupytext")
-    pytest.importorskip("ipykernel")
-    sys.path.insert(0, str(LESSONS))
-    from make_notebooks import to_notebook
-    nb = to_notebook(LESSONS / "05_self_attention.py")
-    env_backup = dict(os.environ)
-    os.environ.update(lesson_env(tmp_path))
+def run_notebook(nb, tmp_path):
+    module = make_notebooks()
+    saved = dict(os.environ)
+    os.environ.update(lesson_env(tmp_path))          # the kernel inherits this environment (MPLBACKEND aside)
     try:
-        nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
-                                resources={"metadata": {"path": str(tmp_path)}}).execute()
+        module.execute(nb, tmp_path, timeout=300)
     finally:
         os.environ.clear()
-        os.environ.update(env_backup)
-    outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
-    assert "hand-written == fused op == Head module" in outputs
+        os.environ.update(saved)
+    return nb
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_lesson_runs_as_a_notebook_with_every_figure_inline(script, tmp_path):
+    module = notebook_tools()
+    nb = run_notebook(module.to_notebook(LESSONS / script), tmp_path)
+    figure_cells = [c for c in nb.cells if c.cell_type == "code" and module.expected_images(c.source)]
+    assert figure_cells, f"{script} makes no figure"
+    assert module.cells_missing_figures(nb) == [], "cells (number, figures made, images shown)"
+    if script.startswith("05_"):
+        outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+        assert "hand-written == fused op == Head module" in outputs
+
+
+def test_a_figure_closed_before_the_cell_ends_is_caught(tmp_path):
+    """A planted plt.close() in lesson 8's figure cell: the notebook shows no image there, and the
+    check names that cell."""
+    module = notebook_tools()
+    nb = module.to_notebook(LESSONS / "08_output_loss.py")
+    number = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and module.expected_images(c.source))
+    nb.cells[number].source += "\nplt.close(fig)"
+    run_notebook(nb, tmp_path)
+    assert module.cells_missing_figures(nb) == [(number, 1, 0)]
+
+
+def test_figures_from_the_library_are_returned_open_in_a_kernel(tmp_path):
+    """viz and Graph.draw return their Figure; inside a kernel they stay open (the kernel shows
+    them), outside one they are closed after saving. Run in a kernel with the CLI's own calls."""
+    module = notebook_tools()
+    import nbformat
+    code = ("import numpy as np, tinygrad_lm as tg\n"
+            "from tinygrad_lm.viz import plot_losses, plot_attention\nfrom tinygrad_lm.graph import Graph\n"
+            "fig = plot_losses([[1, 2.0], [2, 1.5]], [{'step': 1, 'train': 2.0, 'val': 2.1}], 'loss.png')\n"
+            "fig2 = plot_attention(np.full((1, 2, 3, 3), 1 / 3), list('abc'), 'attn.png')\n"
+            "x = tg.Tensor(np.array(2.0), requires_grad=True)\ny = x * x\ng = Graph(y)\ny.backward()\n"
+            "fig3 = g.draw('graph.png')\n")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    run_notebook(nb, tmp_path)
+    assert module.cells_missing_figures(nb) == []
+    images = [o for o in nb.cells[0].outputs if "image/png" in o.get("data", {})]
+    assert len(images) == 3
+    assert all((tmp_path / n).stat().st_size > 1000 for n in ("loss.png", "attn.png", "graph.png"))
+
+
+DRAWS = re.compile(r"\b(ax|axes|a1|a2)(\[\d+\])?\.(imshow|plot|scatter|bar|annotate|set|text)\(|"
+                   r"\bfig\.(savefig|colorbar|tight_layout|suptitle)\(")
+CREATES = re.compile(r"\bsubplots\(|plt\.figure\(")
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_each_figure_is_made_in_one_cell(script):
+    """A cell that draws on axes or saves a figure also creates it: a panel filled in a later cell
+    would show empty in the notebook, since the kernel shows each figure at the end of its cell."""
+    cells = re.split(r"^# %%.*$", (LESSONS / script).read_text(encoding="utf-8"), flags=re.M)
+    orphans = [i for i, cell in enumerate(cells) if DRAWS.search(cell) and not CREATES.search(cell)]
+    assert not orphans, f"{script}: cells {orphans} draw on a figure made in another cell"
 
 
 def test_notebooks_are_generated_in_sync(tmp_path):
     pytest.importorskip("jupytext")
-    sys.path.insert(0, str(LESSONS))
-    import make_notebooks
-    assert make_notebooks.main(["--out-dir", str(tmp_path)]) == 0
-    assert len(list(tmp_path.glob("*.ipynb"))) == 13
-    assert make_notebooks.main(["--out-dir", str(tmp_path), "--check"]) == 0
+    module = make_notebooks()
+    assert module.main(["--out-dir", str(tmp_path)]) == 0
+    assert sorted(p.stem for p in tmp_path.glob("*.ipynb")) == [s[:-3] for s in SCRIPTS]
+    assert module.main(["--out-dir", str(tmp_path), "--check"]) == 0
     first = sorted(tmp_path.glob("*.ipynb"))[0]
-    first.write_text(first.read_text().replace("Sequential data", "Stale text"))
-    assert make_notebooks.main(["--out-dir", str(tmp_path), "--check"]) == 1
+    text = first.read_text()
+    marker = next(line for line in text.splitlines() if "# Lesson" in line)      # the first title line
+    first.write_text(text.replace(marker, marker.replace("Lesson", "Stale lesson"), 1))
+    assert module.main(["--out-dir", str(tmp_path), "--check"]) == 1
     committed = LESSONS / "notebooks"
     if committed.exists():                      # any kept notebooks must match their scripts
-        assert make_notebooks.main(["--out-dir", str(committed), "--check"]) == 0
+        assert module.main(["--out-dir", str(committed), "--check"]) == 0

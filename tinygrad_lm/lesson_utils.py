@@ -1,8 +1,11 @@
-"""Small helpers shared by the lessons: quick mode, where figures go, and the corpus."""
+"""Small helpers shared by the lessons: quick mode, where figures go, the corpus, and how far
+attention is from uniform."""
 import os
 import pathlib
-import sys
 
+import numpy as np
+
+from . import viz
 from .data import shakespeare
 from .errors import DataError, DownloadError, TokenizerFileError
 from .tokenizers import gpt2_tokenizer
@@ -27,12 +30,9 @@ def figure_path(name):
 
 
 def pyplot():
-    """matplotlib.pyplot, drawing to files (Agg) unless we run inside a Jupyter kernel."""
-    import matplotlib
-    if "ipykernel" not in sys.modules:
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
+    """matplotlib.pyplot, drawing to files (Agg) unless we run inside a Jupyter kernel, where
+    figures show inline (viz.pyplot). A lesson makes each figure in one cell and never closes it."""
+    return viz.pyplot()
 
 
 def shakespeare_text(limit=None):
@@ -52,3 +52,16 @@ def gpt2_tokenizer_or_none():
     except (TokenizerFileError, DownloadError) as e:
         print(f"(GPT-2's tokenizer files are not available: {e})")
         return None
+
+
+def distance_from_uniform(maps):
+    """How far causal attention maps (..., T, T) are from uniform, in nats: the mean over rows t >= 1
+    of KL(row || uniform over the t + 1 visible keys) = log(t + 1) - entropy(row). 0 when every
+    query spreads its attention evenly (as a model with small random weights does)."""
+    T = maps.shape[-1]
+    rows = maps.reshape(-1, T, T)
+    gaps = []
+    for t in range(1, T):
+        p = rows[:, t, :t + 1]
+        gaps.append(np.log(t + 1) + (p * np.log(np.maximum(p, 1e-12))).sum(-1))
+    return float(np.mean(gaps))
