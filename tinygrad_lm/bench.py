@@ -27,7 +27,7 @@ import numpy as np
 from . import backend, errors, optim
 from .config import make_optimizer
 from .flops import blas_description, openblas_env_description, openblas_runtime
-from .models import GPTConfig, build
+from .models import GPTConfig, RNNLMConfig, build
 from .presets import PRESETS
 
 OURS, TORCH = "tinygrad_lm", "PyTorch"
@@ -82,24 +82,11 @@ def build_ours(model_config, cfg, device="cpu", seed=0):
 
 
 def build_torch(model_config, cfg, device="cpu", seed=0):
-    """The same for PyTorch eager (GPT only: crosscheck/torch_gpt.py)."""
+    """The same for PyTorch eager (crosscheck/torch_gpt.py, or torch_rnnlm.py: torch.nn.LSTM...)."""
     import torch                                         # optional: only in the PyTorch worker
-    from .crosscheck.torch_gpt import GPT as TorchGPT    # (needs torch)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    # the seed's per-head attention is the same function as batched heads; PyTorch runs it batched
-    config = dataclasses.replace(model_config, attention="batched")
-    model = TorchGPT(config).to(device)
-    if getattr(model_config, "init", None) == "gpt2":
-        # GPT-2's init as ours uses (torch_gpt.py keeps PyTorch's defaults, whose N(0, 1) tied
-        # embedding starts the loss near 80): the time is the same, the printed loss comparable
-        with torch.no_grad():
-            for name, p in model.named_parameters():
-                if p.dim() >= 2:
-                    std = 0.02 / (2 * model_config.n_layer) ** 0.5 if name.endswith("c_proj.weight") else 0.02
-                    p.normal_(0.0, std)
-                elif name.endswith("bias"):
-                    p.zero_()
+    model = (_torch_rnnlm if isinstance(model_config, RNNLMConfig) else _torch_gpt)(model_config, device)
     if cfg.decay_all:
         groups = model.parameters()
     else:
@@ -126,9 +113,34 @@ def build_torch(model_config, cfg, device="cpu", seed=0):
     return step, sync, lambda: state["loss"].item()
 
 
-def worker(engine, preset, steps, warmup, device="cpu", seed=0):
-    """What one worker process does: build, warm up, time `steps` steps; a dict for its JSON line."""
-    model_config, cfg = PRESETS[preset]()
+def _torch_rnnlm(model_config, device):
+    from .crosscheck.torch_rnnlm import RNNLM as TorchRNNLM      # (needs torch)
+    return TorchRNNLM(model_config).to(device)
+
+
+def _torch_gpt(model_config, device):
+    import torch
+    from .crosscheck.torch_gpt import GPT as TorchGPT    # (needs torch)
+    # the seed's per-head attention is the same function as batched heads; PyTorch runs it batched
+    config = dataclasses.replace(model_config, attention="batched")
+    model = TorchGPT(config).to(device)
+    if getattr(model_config, "init", None) == "gpt2":
+        # GPT-2's init as ours uses (torch_gpt.py keeps PyTorch's defaults, whose N(0, 1) tied
+        # embedding starts the loss near 80): the time is the same, the printed loss comparable
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if p.dim() >= 2:
+                    std = 0.02 / (2 * model_config.n_layer) ** 0.5 if name.endswith("c_proj.weight") else 0.02
+                    p.normal_(0.0, std)
+                elif name.endswith("bias"):
+                    p.zero_()
+    return model
+
+
+def worker(engine, preset, steps, warmup, device="cpu", seed=0, model=None):
+    """What one worker process does: build, warm up, time `steps` steps; a dict for its JSON line.
+    `model`: fields of the preset's model config to change (e.g. {"block_size": 128})."""
+    model_config, cfg = _preset(preset, model)
     step, sync, loss = (build_ours if engine == OURS else build_torch)(model_config, cfg, device, seed)
     sec = _timed(step, steps, warmup, sync)
     if engine == OURS:
@@ -140,9 +152,14 @@ def worker(engine, preset, steps, warmup, device="cpu", seed=0):
             "threads": threads, "torch_loaded": "torch" in sys.modules}
 
 
-def _run_worker(engine, preset, steps, warmup, device):
+def _preset(preset, model=None):
+    model_config, cfg = PRESETS[preset]()
+    return dataclasses.replace(model_config, **(model or {})), cfg
+
+
+def _run_worker(engine, preset, steps, warmup, device, model=None):
     """Start one worker process and return its report."""
-    spec = {"engine": engine, "preset": preset, "steps": steps, "warmup": warmup, "device": device}
+    spec = {"engine": engine, "preset": preset, "steps": steps, "warmup": warmup, "device": device, "model": model}
     cmd = [sys.executable, "-m", "tinygrad_lm.bench", json.dumps(spec)]
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=root + (os.pathsep + os.environ["PYTHONPATH"]
@@ -166,19 +183,23 @@ def _worker_error(engine, returncode, stderr):
     return cls(f"bench worker {engine} failed (exit {returncode}): {message}")
 
 
-def run_bench(preset, steps=50, warmup=5, device="cpu", compare_torch=True, print_fn=print, rounds=5):
+def run_bench(preset, steps=50, warmup=5, device="cpu", compare_torch=True, print_fn=print, rounds=5, model=None):
     """Time `steps` training steps split over `rounds` rounds (max(steps // rounds, 1) per process,
     each after `warmup` untimed steps), one fresh process per engine and round, alternating which
-    engine goes first; report the median step times and the median per-round ratio.
+    engine goes first; report the median step times and the median per-round ratio. `model`
+    changes fields of the preset's model config (bench/bench_rnn.py: {"block_size": T}).
 
     Returns {"preset", "ours_ms", "rss_mib" (tinygrad_lm's peak RSS), "rss" (per engine), "pids"
     (per engine, one per round)} and, with PyTorch, "torch_ms" and "ratio"."""
-    model_config, cfg = PRESETS[preset]()
+    model_config, cfg = _preset(preset, model)
+    if hasattr(model_config, "batch_source"):      # BERT's families train on masked batches, not (x, y)
+        raise errors.ConfigError(f"bench --preset {preset}: this benchmark times next-token models on (x, y) "
+                                 "batches; time BERT with `python bench/bench_bert.py speed`")
     engines = [OURS]
     if compare_torch:
-        if not isinstance(model_config, GPTConfig):
+        if not isinstance(model_config, (GPTConfig, RNNLMConfig)):
             print_fn(f"PyTorch     : no torch reference for preset {preset!r} "
-                     f"({type(model_config).__name__}; crosscheck/torch_gpt.py is GPT only), tinygrad_lm alone")
+                     f"({type(model_config).__name__}; crosscheck/ has GPT and RNNLM), tinygrad_lm alone")
         elif importlib.util.find_spec("torch") is None:
             print_fn("PyTorch     : not installed, no reference (pip install torch); tinygrad_lm alone")
         else:
@@ -195,7 +216,7 @@ def run_bench(preset, steps=50, warmup=5, device="cpu", compare_torch=True, prin
     reports = {name: [] for name in engines}
     for r in range(rounds):
         for name in (engines if r % 2 == 0 else engines[::-1]):
-            reports[name].append(_run_worker(name, preset, chunk, warmup, device))
+            reports[name].append(_run_worker(name, preset, chunk, warmup, device, model))
     ms = {name: [rep["ms"] for rep in reps] for name, reps in reports.items()}
     median = {name: float(np.median(v)) for name, v in ms.items()}
     rss = {name: max(rep["rss_mib"] for rep in reps) for name, reps in reports.items()}
@@ -211,12 +232,14 @@ def run_bench(preset, steps=50, warmup=5, device="cpu", compare_torch=True, prin
     if TORCH in median:
         ratios = [a / b for a, b in zip(ms[OURS], ms[TORCH])]
         result.update(torch_ms=median[TORCH], ratio=float(np.median(ratios)))
+        goal = "goal <= 1.5, done at <= 2" if isinstance(model_config, RNNLMConfig) else "goal <= 0.8, done at <= 1.25"
         print_fn(f"ratio tinygrad_lm / PyTorch step time: median {result['ratio']:.2f} over {rounds} rounds "
-                 f"(min {min(ratios):.2f}, max {max(ratios):.2f}; goal <= 0.8, done at <= 1.25)")
+                 f"(min {min(ratios):.2f}, max {max(ratios):.2f}; {goal})")
     return result
 
 
 if __name__ == "__main__":
     # a worker process: its one argument is the JSON spec that _run_worker wrote
     spec = json.loads(sys.argv[1])
-    print(json.dumps(worker(spec["engine"], spec["preset"], spec["steps"], spec["warmup"], spec["device"])), flush=True)
+    print(json.dumps(worker(spec["engine"], spec["preset"], spec["steps"], spec["warmup"], spec["device"],
+                            model=spec.get("model"))), flush=True)

@@ -66,7 +66,9 @@ def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None
 
     Any model family whose forward maps (B, T) ids to (logits (B, T, V), loss) works; one with
     ``new_kv_caches()`` (GPT) also gets the KV cache. The context is cropped to the model's
-    block_size. `seed` makes sampling repeatable.
+    block_size. A recurrent model (``forward_with_state``, models/rnnlm.py) is not cropped: its
+    state carries the whole text, and with use_cache it reads only the newest token each step.
+    `seed` makes sampling repeatable.
     """
     check_sampling(temperature, top_k, top_p, max_new_tokens, seed)
     was_training = model.training
@@ -79,18 +81,24 @@ def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None
             raise ConfigError(f"generate needs at least one prompt of at least one token, shape (batch, time); "
                              f"got shape {idx.shape}")
         block = model.config.block_size
-        use_cache = use_cache and hasattr(model, "new_kv_caches")    # a family without a cache recomputes
+        recurrent = hasattr(model, "forward_with_state")             # its state, not a window, holds the past
+        use_cache = use_cache and (recurrent or hasattr(model, "new_kv_caches"))  # else recompute
         rng = np.random.default_rng(seed)
-        caches = None
+        caches = state = None
         out = idx
         for _ in range(max_new_tokens):
-            if use_cache and caches is not None and cache_length(caches[0]) < block:
-                step_input = out[:, -1:]                     # only the newest token
+            if recurrent:                                     # the state after out[:, :-1], or the whole text
+                step_input = backend.to_device(out[:, -1:] if state is not None else out, model.device)
+                logits, state = model.forward_with_state(step_input, state)
+                state = state if use_cache else None
             else:
-                caches = model.new_kv_caches() if use_cache else None
-                step_input = out[:, -block:]                  # (re)start from the cropped context
-            step_input = backend.to_device(step_input, model.device)
-            logits, _ = model(step_input, kv_caches=caches, last_only=True) if use_cache else model(step_input)
+                if use_cache and caches is not None and cache_length(caches[0]) < block:
+                    step_input = out[:, -1:]                     # only the newest token
+                else:
+                    caches = model.new_kv_caches() if use_cache else None
+                    step_input = out[:, -block:]                  # (re)start from the cropped context
+                step_input = backend.to_device(step_input, model.device)
+                logits, _ = model(step_input, kv_caches=caches, last_only=True) if use_cache else model(step_input)
             last = backend.to_numpy(logits.data[:, -1, :])
             nxt = sample_next(last, temperature, top_k, top_p, rng)
             out = np.concatenate([out, nxt[:, None].astype(np.int64)], axis=1)
