@@ -18,12 +18,37 @@ def batch_losses(model, tokens, block_size, batch_size, n_batches, seed, batch_s
     return losses
 
 
+@no_grad()
+def batch_accuracy(model, tokens, block_size, batch_size, n_batches, seed, batch_source):
+    """The loss of each batch as batch_losses, and the fraction of labelled predictions that are
+    right, from a batch source that scores them (``accuracy(batch, logits) -> (correct, counted)``:
+    bert_data.py's masked tokens or sentence pairs)."""
+    was_training = model.training
+    model.eval()
+    batches = batch_source(tokens, block_size, batch_size, seed=seed)
+    losses, correct, counted = [], 0, 0
+    for _ in range(n_batches):
+        batch = batches.next()
+        logits, loss = model(*batch)
+        losses.append(loss.item())
+        right, n = batches.accuracy(batch, logits)
+        correct, counted = correct + right, counted + n
+    model.train(was_training)
+    return losses, correct / max(counted, 1)
+
+
 def estimate_loss(model, data, block_size, batch_size, eval_iters, seed, batch_source=CausalLMBatches):
     """Mean loss over eval_iters batches of each split, with fixed batches per split (the same at
-    every evaluation)."""
-    return {split: sum(batch_losses(model, tokens, block_size, batch_size, eval_iters, seed + 1000 + i,
-                                    batch_source)) / eval_iters
-            for i, (split, tokens) in enumerate(data.items())}
+    every evaluation); with a batch source that scores predictions, also '<split>_accuracy'."""
+    result = {}
+    for i, (split, tokens) in enumerate(data.items()):
+        args = (model, tokens, block_size, batch_size, eval_iters, seed + 1000 + i, batch_source)
+        if hasattr(batch_source, "accuracy") or hasattr(getattr(batch_source, "func", None), "accuracy"):
+            losses, result[f"{split}_accuracy"] = batch_accuracy(*args)
+        else:
+            losses = batch_losses(*args)
+        result[split] = sum(losses) / eval_iters
+    return result
 
 
 @no_grad()

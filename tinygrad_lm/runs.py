@@ -28,7 +28,7 @@ import numpy as np
 from . import backend, checkpoint, flops
 from . import random as tg_random
 from .config import make_optimizer
-from .data import load_meta, load_split
+from .data import CausalLMBatches, load_meta, load_split
 from .distributed import Ranks
 from .errors import CheckpointError, ConfigError, TinygradLMError, TrainingDiverged
 from .evaluate import estimate_loss
@@ -98,6 +98,9 @@ class Run:
         self.model, self.model_config = model, model.config
         self.model.to(cfg.device, dtype=self.dtype)
         self.optimizer = make_optimizer(self.model, cfg)
+        if batch_source is None:                  # the family's own (BERT: masked tokens), else next tokens
+            make_source = getattr(self.model_config, "batch_source", None)
+            self.batch_source = batch_source = make_source() if make_source else CausalLMBatches
         _check_batch_memory(cfg.batch_size, self.model_config.block_size, self.model_config.vocab_size)
         self.batches = batch_source(self.ranks.shard(self.data["train"]), self.model_config.block_size,
                                     cfg.batch_size, seed=cfg.seed + self.ranks.rank)
@@ -212,12 +215,14 @@ class Run:
         losses = estimate_loss(self.model, self.data, self.model_config.block_size, self.cfg.batch_size,
                                self.cfg.eval_iters, self.cfg.seed, self.batch_source)
         self.evals.append({"step": self.step, **losses})
+        scores = "".join(f" | {split} acc {losses[f'{split}_accuracy']:.4f}" for split in ("train", "val")
+                         if f"{split}_accuracy" in losses)
         if all(math.isfinite(v) for v in losses.values()):
             improved = losses["val"] < self.best_val
             self.best_val = min(self.best_val, losses["val"])
             self.save(*(["best.npz"] if improved else []), "last.npz")
         self.log(f"eval  {self.step:5d} | train {losses['train']:.4f} | val {losses['val']:.4f} | "
-                 f"val ppl {math.exp(min(losses['val'], 700)):.2f}")
+                 f"val ppl {math.exp(min(losses['val'], 700)):.2f}{scores}")
         self.timing["eval"] += time.perf_counter() - t
         self._t_last, self._steps_since = time.perf_counter(), 0        # evaluation is not step time
 
@@ -459,6 +464,10 @@ def _pretrained(source, model_config, data_tokenizer):
     else:
         raise CheckpointError(f"--init-from {source!r}: not 'scratch', 'resume', a checkpoint file or "
                               "a Hugging Face GPT-2 directory (config.json + model.safetensors)")
+    wanted = FAMILIES[family_of(model_config)][0]
+    adopt = getattr(wanted, "from_pretrained_model", None)     # a new head on a pretrained body (BERT)
+    if adopt is not None and not isinstance(model, wanted):
+        model = adopt(model, model_config)
     if model.config.vocab_size < model_config.vocab_size:
         raise CheckpointError(f"the pretrained model's vocabulary ({model.config.vocab_size}) is smaller than the data's")
     return model

@@ -19,7 +19,7 @@ import pathlib
 
 from . import optim
 from .config import TrainConfig, make_optimizer, make_schedule  # noqa: F401  (what a training script needs)
-from .data import CausalLMBatches
+from .data import CausalLMBatches  # noqa: F401  (the default batch source)
 from .errors import ConfigError
 from .evaluate import batch_losses, estimate_loss, split_loss  # noqa: F401
 from .runs import Run
@@ -41,12 +41,14 @@ def train_step(model, optimizer, batch, lr, grad_clip=0.0, average_gradients=Non
 
 
 def train(model_config, cfg, data_dir, init_from="scratch", log=print, on_step=None, model=None,
-          distributed=False, batch_source=CausalLMBatches):
+          distributed=False, batch_source=None):
     """Train and return {'history', 'evals', 'best_val', 'step', 'out_dir', 'interrupted', 'model', ...}.
 
     init_from: "scratch", "resume" (continue out_dir/last.npz exactly, with the checkpoint's model;
     settings in `cfg` that differ from the saved ones are logged), or a GPT-2 directory / checkpoint
-    to fine-tune. on_step(step, loss) runs after each step (tests use it to interrupt a run).
+    to fine-tune. batch_source: the class (or factory) of the training batches; None: the model
+    config's ``batch_source()`` when it has one (BERT's), else data.CausalLMBatches.
+    on_step(step, loss) runs after each step (tests use it to interrupt a run).
     Ctrl-C or SIGTERM saves out_dir/last.npz after the current step and returns with
     result['interrupted'] True; a second one inside a step raises KeyboardInterrupt at once and keeps
     the last whole checkpoint. A NaN loss raises TrainingDiverged.

@@ -194,7 +194,7 @@ def layer_norm_composite(x, normalized_shape, weight=None, bias=None, eps=1e-5):
 # queries are the last T of the S positions, so query i sees keys j <= S - T + i), which
 # causal_attention uses. Without a cache T == S and the two are the same.
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
-                                 scale=None, enable_gqa=False, *, return_weights=False):
+                                 scale=None, enable_gqa=False, *, key_padding_mask=None, return_weights=False):
     """softmax(q k^T * scale + mask) v for query (..., T, D), key (..., S, D), value (..., S, Dv), fused,
     as ``torch.nn.functional.scaled_dot_product_attention``.
 
@@ -204,6 +204,11 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     - attn_mask: boolean (True = the key takes part, as PyTorch) or float (added to the scores, of the
       query's dtype), broadcastable to (..., T, S). Not together with is_causal (PyTorch refuses both).
       A query left with no key gets zeros, as PyTorch.
+    - key_padding_mask (ours; torch.nn.MultiheadAttention's name and meaning): (B, S) for a query
+      (B, ..., T, D), boolean with True = a padding key that no query may see, or float added to
+      every query's score of that key. It combines with is_causal (a padded causal decoder) and with
+      attn_mask (boolean masks are and-ed, float ones added, one of each both apply). A Hugging Face
+      attention_mask (1 = token, 0 = padding) is key_padding_mask=(attention_mask == 0).
     - return_weights=True (ours, not PyTorch's) also returns the attention weights, a detached
       Tensor (..., T, S), for plotting.
     """
@@ -213,7 +218,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         raise ValueError("scaled_dot_product_attention: give attn_mask or is_causal=True, not both "
                          "(as PyTorch); fold the causal mask into attn_mask")
     return _attention(query, key, value, attn_mask, dropout_p, "top_left" if is_causal else None, scale,
-                      return_weights)
+                      return_weights, key_padding_mask)
 
 
 def causal_attention(query, key, value, dropout_p=0.0, scale=None, return_weights=False):
@@ -224,23 +229,19 @@ def causal_attention(query, key, value, dropout_p=0.0, scale=None, return_weight
     return _attention(query, key, value, None, dropout_p, "bottom_right", scale, return_weights)
 
 
-def _attention(query, key, value, attn_mask, dropout_p, causal, scale, return_weights):
+def _attention(query, key, value, attn_mask, dropout_p, causal, scale, return_weights, key_padding_mask=None):
     """The fused attention behind scaled_dot_product_attention and causal_attention."""
     _check_attention_shapes(query, key, value)
     check_dropout_p(dropout_p, "scaled_dot_product_attention")
     scale = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
-    inputs, keep = (query, key, value), None
-    if attn_mask is not None:
-        mask = _attention_mask(attn_mask, query, key)
-        if mask.dtype == bool:
-            keep = mask.data
-        else:
-            inputs += (mask,)
+    keep, additive = _merged_masks(attn_mask, key_padding_mask, query, key)
+    inputs = (query, key, value) if additive is None else (query, key, value, additive)
     out = ScaledDotProductAttention.apply(*inputs, causal=causal, keep=keep, scale=scale, dropout_p=dropout_p)
     if return_weights:
         weights = out._ctx.p if out._ctx is not None else None
         if weights is None:   # no graph (no_grad): recompute the weights to return them
-            weights = _attention_composite(query, key, value, attn_mask, 0.0, causal, scale, True)[1].data
+            weights = _attention_composite(query, key, value, attn_mask, 0.0, causal, scale, True,
+                                           key_padding_mask)[1].data
         return out, Tensor._from_array(weights, out.device)
     return out
 
@@ -262,6 +263,38 @@ def _check_attention_shapes(q, k, v):
                          f"{v.shape} must be (..., T, D), (..., S, D) and (..., S, Dv)")
 
 
+def _merged_masks(attn_mask, key_padding_mask, query, key):
+    """attn_mask and key_padding_mask as the two kinds the attention op takes: (keep, additive), a
+    boolean array (True = the key takes part) and a float Tensor added to the scores, each None when
+    absent. Boolean masks are and-ed, float ones added, so every given mask applies."""
+    keep, additive = None, None
+    masks = [] if attn_mask is None else [_attention_mask(attn_mask, query, key)]
+    if key_padding_mask is not None:
+        masks.append(_key_padding_mask(key_padding_mask, query, key))
+    for mask in masks:
+        if mask.dtype == bool:
+            keep = mask.data if keep is None else keep & mask.data
+        else:
+            additive = mask if additive is None else additive + mask
+    return keep, additive
+
+
+def _key_padding_mask(key_padding_mask, query, key):
+    """key_padding_mask (B, S) as an attn_mask (B, 1, ..., 1, S): boolean True = padding becomes
+    keep = False; float stays a float added to every query's score of that key."""
+    mask = key_padding_mask if isinstance(key_padding_mask, Tensor) else Tensor(key_padding_mask, device=query.device)
+    B, S = (query.shape[0] if query.ndim > 2 else None), key.shape[-2]
+    if B is None or mask.shape != (B, S):
+        raise ValueError(f"scaled_dot_product_attention: key_padding_mask must have shape (batch, keys) = "
+                         f"{(B, S)} for a query {query.shape} and key {key.shape}, got {mask.shape}")
+    if mask.dtype == bool:
+        mask = ~mask
+    elif mask.dtype != query.dtype:
+        raise TypeError(f"scaled_dot_product_attention: key_padding_mask must be boolean or of the "
+                        f"query's dtype {query.dtype}, got {mask.dtype}")
+    return mask.reshape(B, *[1] * (query.ndim - 2), S)
+
+
 def _attention_mask(attn_mask, query, key):
     """attn_mask as a Tensor on the query's device, checked: boolean, or float of the query's dtype,
     broadcastable to the scores' shape (..., T, S)."""
@@ -277,12 +310,12 @@ def _attention_mask(attn_mask, query, key):
 
 
 def scaled_dot_product_attention_composite(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
-                                           scale=None, *, return_weights=False):
+                                           scale=None, *, key_padding_mask=None, return_weights=False):
     """scaled_dot_product_attention from primitive ops: matmul, scale, mask, softmax, dropout, matmul."""
     if is_causal and attn_mask is not None:
         raise ValueError("scaled_dot_product_attention: give attn_mask or is_causal=True, not both")
     return _attention_composite(query, key, value, attn_mask, dropout_p, "top_left" if is_causal else None,
-                                scale, return_weights)
+                                scale, return_weights, key_padding_mask)
 
 
 def causal_attention_composite(query, key, value, dropout_p=0.0, scale=None, return_weights=False):
@@ -290,7 +323,8 @@ def causal_attention_composite(query, key, value, dropout_p=0.0, scale=None, ret
     return _attention_composite(query, key, value, None, dropout_p, "bottom_right", scale, return_weights)
 
 
-def _attention_composite(query, key, value, attn_mask, dropout_p, causal, scale, return_weights):
+def _attention_composite(query, key, value, attn_mask, dropout_p, causal, scale, return_weights,
+                         key_padding_mask=None):
     _check_attention_shapes(query, key, value)
     scale = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
     xp = backend.get_array_module(query.device)
@@ -298,10 +332,12 @@ def _attention_composite(query, key, value, attn_mask, dropout_p, causal, scale,
     scores = (query @ key.transpose(-2, -1)) * scale
     if causal is not None:
         scores = scores.masked_fill(causal_mask(xp, T, S, causal), -math.inf)
-    if attn_mask is not None:
-        mask = _attention_mask(attn_mask, query, key)
-        scores = scores.masked_fill(~mask.data, -math.inf) if mask.dtype == bool else scores + mask
-    if attn_mask is not None or (causal == "bottom_right" and T > S):
+    keep, additive = _merged_masks(attn_mask, key_padding_mask, query, key)
+    if additive is not None:
+        scores = scores + additive
+    if keep is not None:
+        scores = scores.masked_fill(~keep, -math.inf)
+    if keep is not None or additive is not None or (causal == "bottom_right" and T > S):
         # a query left with no key gets weights 0, as PyTorch (softmax of a row of -inf is NaN):
         # give its row finite scores, then zero its weights (the gradient of the row is then 0)
         empty = xp.isneginf(scores.data.max(axis=-1, keepdims=True))

@@ -212,8 +212,31 @@ class ScaledDotProductAttention(Function):
       7. g_attn_mask = g_s, summed over the axes the mask was broadcast along
     A mask adds a constant to s, so it changes p but none of the formulas above: the masked
     entries have p = 0 and get g_s = 0 by step 4 (a float mask's own gradient is step 7).
+    Each mask, step by step (they combine: any that hides a key hides it; float ones add):
+      - none (bidirectional, BERT): every query sees every key; step 2 is skipped.
+      - causal: step 2 adds 0 / -inf from the position pair alone, so no (T, S) mask is stored;
+        backward needs nothing more (p = 0 above the diagonal makes g_s = 0 there).
+      - keep (boolean; a key-padding mask (B, S) arrives as keep (B, 1, 1, S)): step 2 sets s = -inf
+        where keep is False, step 3 gives p = 0 there, so v's rows at hidden keys get g_v = 0 (step 1)
+        and k's rows g_k = 0 (step 6): a padded key neither leaks forward nor learns backward.
+      - attn_mask (float): step 2 adds it; it is an input, so it gets step 7's gradient; -inf
+        entries act as keep False.
+      A row whose every key is hidden gets p = 0 (y = 0, and g_s = 0 so no gradient flows through it).
     (The code multiplies q by the scale once, q_s = q * scale, which is cheaper than scaling the
     T x S scores: step 1 is then q_s @ k^T and step 6 is g_s^T @ q_s.)
+
+    Cross-attention (nn/transformer.py) is this op with T != S: T decoder queries, S encoder keys
+    and values, no causal mask, the source padding as `keep` of shape (N, 1, 1, S). Per head the
+    shapes are q (T, D), k (S, D), v (S, Dv), g (T, Dv), and every step keeps them apart:
+      forward   s, p, p_drop (T, S): one row per query, one column per source position; y (T, Dv)
+      1. g_v = p_drop^T @ g          (S, T) @ (T, Dv) -> (S, Dv)   sums over the T queries
+      2. g_p = g @ v^T               (T, Dv) @ (Dv, S) -> (T, S)
+      4. g_s                         (T, S), zero in the padded columns (p = 0 there)
+      5. g_q = g_s @ k * scale       (T, S) @ (S, D)   -> (T, D)   sums over the S keys
+      6. g_k = g_s^T @ q * scale     (S, T) @ (T, D)   -> (S, D)   sums over the T queries
+    so a padded source position gets g_k = g_v = 0, and the encoder's output receives, through
+    g_k and g_v, the gradient of every decoder position that read it. (tests/test_transformer.py:
+    fused == composite == finite differences == PyTorch for this case.)
     """
 
     def forward(self, q, k, v, attn_mask=None, *, causal=None, keep=None, scale, dropout_p):
