@@ -1,14 +1,19 @@
 """Layers (as torch.nn): Module and Parameter, the basic layers, positional encodings, attention,
-recurrent layers."""
+recurrent layers, the encoder-decoder Transformer. (``MultiHeadAttention`` is the seed tutorial's
+per-head causal module; ``MultiheadAttention`` is torch.nn.MultiheadAttention's.)"""
 from . import functional, init
 from .attention import CausalSelfAttention, Head, KVCache, MultiHeadAttention
 from .layers import GELU, Dropout, Embedding, LayerNorm, Linear, ReLU
 from .module import Module, ModuleList, Parameter, Sequential, functional_call
 from .positional import LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from .transformer import (MultiheadAttention, Transformer, TransformerDecoder, TransformerDecoderLayer,
+                          TransformerEncoder, TransformerEncoderLayer)
 
 __all__ = ["Module", "Parameter", "Sequential", "ModuleList", "Linear", "Embedding", "LayerNorm",
            "Dropout", "ReLU", "GELU", "Head", "MultiHeadAttention", "CausalSelfAttention", "KVCache",
            "LearnedPositionalEmbedding", "SinusoidalPositionalEncoding", "RotaryEmbedding",
            "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
+           "MultiheadAttention", "Transformer", "TransformerEncoder", "TransformerDecoder",
+           "TransformerEncoderLayer", "TransformerDecoderLayer",
            "functional", "init", "functional_call"]

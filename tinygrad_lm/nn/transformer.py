@@ -1,0 +1,412 @@
+"""The encoder-decoder Transformer ("Attention is all you need"), as ``torch.nn.Transformer``:
+same constructor arguments, same forward arguments, same mask conventions, and parameter names
+equal to PyTorch's state_dict, so weights move both ways (tests/test_transformer.py).
+
+    src -> TransformerEncoder (self-attention, feed-forward) x N -> memory
+    tgt -> TransformerDecoder (causal self-attention, cross-attention to memory, feed-forward) x N
+
+Cross-attention is attention whose queries come from the decoder (T target positions) and whose
+keys and values come from the encoder's output (S source positions): the same fused op as
+self-attention, with T != S and no causal mask, only the source padding mask.
+
+Masks, as PyTorch's nn.MultiheadAttention / nn.Transformer (not as F.scaled_dot_product_attention,
+whose boolean mask is the opposite):
+- a boolean mask is True where attending is NOT allowed (a padding position, a future token);
+- a float mask is added to the scores (0 allowed, -inf not allowed);
+- key_padding_mask (N, S) masks keys per sequence; attn_mask (L, S) or (N * num_heads, L, S)
+  per query.
+One difference: a query left with no key at all gets zeros here (as F.scaled_dot_product_attention),
+where PyTorch's MultiheadAttention gives NaN.
+
+Decoding (seq2seq_decode.py) reuses the layers with caches: the decoder's self-attention appends
+each step's keys and values to a ``KVCache`` (nn/attention.py), and the cross-attention reads the
+memory's keys and values from a ``StaticKV``, projected once per source.
+"""
+import copy
+import math
+
+import numpy as np
+
+from .. import backend
+from ..ops import causal_mask
+from ..tensor import Tensor
+from . import functional as F
+from . import init
+from .attention import KVCache
+from .layers import Dropout, LayerNorm, Linear
+from .module import Module, ModuleList, Parameter
+
+
+def xavier_uniform_(p):
+    """U(-a, a) with a = sqrt(6 / (fan_in + fan_out)) (Glorot), as torch.nn.init.xavier_uniform_."""
+    fan_out, fan_in = p.shape[0], int(np.prod(p.shape[1:]))
+    bound = math.sqrt(6.0 / (fan_in + fan_out))
+    return init.uniform_(p, -bound, bound)
+
+
+class StaticKV:
+    """Keys and values that do not grow: cross-attention's, projected from the encoder's output once
+    per source and read by every decoding step (``MultiheadAttention.project_kv``)."""
+
+    def __init__(self, k, v):
+        self.k, self.v = k, v
+
+    @property
+    def length(self):
+        return self.k.shape[-2]
+
+
+def _mask_tensor(mask, device):
+    if isinstance(mask, Tensor):
+        return mask
+    return Tensor(mask if hasattr(mask, "dtype") else np.asarray(mask), device=device)
+
+
+def merge_masks(attn_mask, key_padding_mask, shape, dtype, device):
+    """PyTorch's two masks (True / -inf = not allowed) as one mask in the fused op's convention:
+    None, a boolean Tensor True where a key may be attended to, or a float Tensor to add.
+
+    shape = (N, H, L, S). key_padding_mask (N, S) becomes (N, 1, 1, S); a 3-d attn_mask
+    (N * H, L, S) becomes (N, H, L, S); a 2-d one (L, S) broadcasts as it is.
+    """
+    N, H, L, S = shape
+    parts = []
+    if attn_mask is not None:
+        m = _mask_tensor(attn_mask, device)
+        parts.append(m.reshape(N, H, L, S) if m.ndim == 3 else m)
+    if key_padding_mask is not None:
+        parts.append(_mask_tensor(key_padding_mask, device).reshape(N, 1, 1, S))
+    if not parts:
+        return None
+    if all(p.dtype == bool for p in parts):
+        blocked = parts[0] if len(parts) == 1 else parts[0] | parts[1]
+        return ~blocked
+    xp = backend.get_array_module(device)
+    total = None
+    for p in parts:
+        if p.dtype == bool:
+            p = Tensor._from_array(xp.where(p.data, xp.asarray(-math.inf, dtype=dtype), xp.asarray(0, dtype=dtype)),
+                                   device)
+        elif p.dtype != dtype:
+            p = p.to(dtype=dtype)
+        total = p if total is None else total + p
+    return total
+
+
+class MultiheadAttention(Module):
+    """Multi-head attention as ``torch.nn.MultiheadAttention``: queries, keys and values projected
+    by one packed ``in_proj_weight`` (3E, E) (rows q | k | v) and ``in_proj_bias``, the heads
+    attended by the fused op, then ``out_proj``.
+
+    forward(query, key, value) -> (attn_output, attn_weights or None), inputs (L, N, E) / (S, N, E),
+    or (N, L, E) with batch_first=True, or unbatched (L, E). The returned weights (N, L, S) are
+    averaged over heads (average_attn_weights=True) or per head (N, H, L, S); they are detached (a
+    picture, not part of the graph) and taken before attention dropout.
+
+    Ours, for decoding: ``kv_cache`` -- a ``KVCache`` (self-attention: this step's keys and values
+    are appended, and the queries attend to all so far, the causal mask aligned bottom-right when
+    is_causal) or a ``StaticKV`` (cross-attention: keys and values already projected; `key` and
+    `value` are not read).
+    """
+
+    def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False,
+                 kdim=None, vdim=None, batch_first=False, device=None, dtype=None):
+        super().__init__()
+        if add_bias_kv or add_zero_attn or kdim not in (None, embed_dim) or vdim not in (None, embed_dim):
+            raise NotImplementedError("MultiheadAttention: add_bias_kv, add_zero_attn and kdim/vdim != embed_dim "
+                                      "are not supported")
+        if embed_dim % num_heads:
+            raise ValueError(f"MultiheadAttention: embed_dim={embed_dim} must be divisible by num_heads={num_heads}")
+        F.check_dropout_p(dropout, "MultiheadAttention")
+        self.embed_dim, self.num_heads, self.head_dim = embed_dim, num_heads, embed_dim // num_heads
+        self.dropout, self.batch_first = dropout, batch_first
+        dtype = dtype or np.float32
+        self.in_proj_weight = Parameter(np.zeros((3 * embed_dim, embed_dim), dtype=dtype))
+        self.in_proj_bias = Parameter(np.zeros(3 * embed_dim, dtype=dtype)) if bias else None
+        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, dtype=dtype)
+        # PyTorch's _reset_parameters: Glorot for the packed projection, zero biases
+        xavier_uniform_(self.in_proj_weight)
+        if bias:
+            init.zeros_(self.out_proj.bias)
+        if device is not None:
+            self.to(device)
+
+    def extra_repr(self):
+        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, batch_first={self.batch_first}"
+
+    # ----------------------------------------------------------- projections
+    def _split_heads(self, x):
+        """(N, L, E) -> (N, H, L, D)."""
+        N, L, _ = x.shape
+        return x.reshape(N, L, self.num_heads, self.head_dim).permute(0, 2, 1, 3)
+
+    def _rows(self, part):
+        """The packed projection's rows for part 0 (q), 1 (k) or 2 (v), and their bias."""
+        E = self.embed_dim
+        b = self.in_proj_bias
+        return self.in_proj_weight[part * E:(part + 1) * E], None if b is None else b[part * E:(part + 1) * E]
+
+    def _batch_first(self, x):
+        if x.ndim == 2:
+            return x.unsqueeze(0)
+        return x if self.batch_first else x.transpose(0, 1)
+
+    def project_kv(self, key, value=None):
+        """Keys and values of `key` / `value` (this module's layout) split into heads, (N, H, S, D),
+        as a StaticKV: cross-attention's cache, computed once per source."""
+        return StaticKV(*self._project_kv(self._batch_first(key), None if value is None or value is key
+                                          else self._batch_first(value)))
+
+    def _project_kv(self, key, value):
+        if value is None:                                   # one product for both when key is value
+            E = self.embed_dim
+            b = self.in_proj_bias
+            kv = F.linear(key, self.in_proj_weight[E:], None if b is None else b[E:])
+            return self._split_heads(kv[..., :E]), self._split_heads(kv[..., E:])
+        return self._split_heads(F.linear(key, *self._rows(1))), self._split_heads(F.linear(value, *self._rows(2)))
+
+    # ----------------------------------------------------------- forward
+    def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
+                average_attn_weights=True, is_causal=False, kv_cache=None):
+        batched = query.ndim == 3
+        self_attention = key is query and value is query
+        q_in = self._batch_first(query)
+        N, L, E = q_in.shape
+        if self_attention and not isinstance(kv_cache, StaticKV):     # one product for q, k and v
+            qkv = F.linear(q_in, self.in_proj_weight, self.in_proj_bias)
+            q, k, v = (self._split_heads(qkv[..., i * E:(i + 1) * E]) for i in range(3))
+        else:
+            q = self._split_heads(F.linear(q_in, *self._rows(0)))
+            if isinstance(kv_cache, StaticKV):
+                k, v = kv_cache.k, kv_cache.v
+            else:
+                k, v = self._project_kv(self._batch_first(key), None if value is key else self._batch_first(value))
+        dropout_p = self.dropout if self.training else 0.0
+        if isinstance(kv_cache, KVCache):
+            if attn_mask is not None or key_padding_mask is not None:
+                raise NotImplementedError("MultiheadAttention: with a KVCache give is_causal=True, not masks")
+            k, v = kv_cache.append(k, v)
+            attend = F.causal_attention if is_causal else F.scaled_dot_product_attention
+            y = attend(q, k, v, dropout_p=dropout_p, return_weights=need_weights)
+        else:
+            S = k.shape[-2]
+            causal_only = is_causal and attn_mask is None and key_padding_mask is None
+            if is_causal and attn_mask is None and not causal_only:   # PyTorch demands the mask with the hint
+                attn_mask = Tensor._from_array(causal_mask(backend.get_array_module(q.device), L, S), q.device)
+            if key_padding_mask is not None and not batched:
+                key_padding_mask = _mask_tensor(key_padding_mask, q.device).reshape(1, S)
+            mask = merge_masks(attn_mask, key_padding_mask, (N, self.num_heads, L, S), q.dtype, q.device)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=causal_only,
+                                               return_weights=need_weights)     # causal_only: no T x S mask made
+        y, weights = y if need_weights else (y, None)
+        out = self.out_proj(y.permute(0, 2, 1, 3).reshape(N, L, E))      # heads side by side
+        if not batched:
+            out = out.reshape(L, E)
+        elif not self.batch_first:
+            out = out.transpose(0, 1)
+        if weights is not None:
+            if average_attn_weights:
+                weights = weights.mean(dim=1)
+            if not batched:
+                weights = weights.reshape(weights.shape[1:])
+        return out, weights
+
+
+def _activation(activation):
+    if callable(activation):
+        return activation
+    if activation == "relu":
+        return F.relu
+    if activation == "gelu":
+        return F.gelu
+    raise ValueError(f"activation should be relu/gelu, not {activation!r}")
+
+
+class _FeedForward(Module):
+    """Shared by both layers: the position-wise feed-forward block and the residual wiring."""
+
+    def _ff_block(self, x, dropout_after):
+        return dropout_after(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+
+    def _make_feed_forward(self, d_model, dim_feedforward, dropout, activation, bias, dtype):
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dtype)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, dtype=dtype)
+        self.activation = _activation(activation)
+
+
+class TransformerEncoderLayer(_FeedForward):
+    """Self-attention then feed-forward, each with a residual connection and a LayerNorm:
+
+        norm_first=False (post-LN, the paper's):  x = norm1(x + sa(x));  x = norm2(x + ff(x))
+        norm_first=True  (pre-LN, GPT-2's):       x = x + sa(norm1(x));  x = x + ff(norm2(x))
+    """
+
+    def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation="relu", layer_norm_eps=1e-5,
+                 batch_first=False, norm_first=False, bias=True, device=None, dtype=None):
+        super().__init__()
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first,
+                                            dtype=dtype)
+        self._make_feed_forward(d_model, dim_feedforward, dropout, activation, bias, dtype)
+        self.norm_first = norm_first
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
+        self.dropout1, self.dropout2 = Dropout(dropout), Dropout(dropout)
+        if device is not None:
+            self.to(device)
+
+    def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
+        x = src
+        if self.norm_first:
+            x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
+            return x + self._ff_block(self.norm2(x), self.dropout2)
+        x = self.norm1(x + self._sa_block(x, src_mask, src_key_padding_mask, is_causal))
+        return self.norm2(x + self._ff_block(x, self.dropout2))
+
+    def _sa_block(self, x, attn_mask, key_padding_mask, is_causal):
+        y, _ = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask, need_weights=False,
+                              is_causal=is_causal)
+        return self.dropout1(y)
+
+
+class TransformerDecoderLayer(_FeedForward):
+    """Causal self-attention, cross-attention to the encoder's output (memory), feed-forward:
+
+        norm_first=False:  x = norm1(x + sa(x));  x = norm2(x + mha(x, memory));  x = norm3(x + ff(x))
+        norm_first=True:   x = x + sa(norm1(x));  x = x + mha(norm2(x), memory);  x = x + ff(norm3(x))
+
+    `cache` (ours, for decoding): (KVCache for the self-attention, StaticKV of the memory for the
+    cross-attention); `tgt` then holds only the new positions.
+    """
+
+    def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation="relu", layer_norm_eps=1e-5,
+                 batch_first=False, norm_first=False, bias=True, device=None, dtype=None):
+        super().__init__()
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first,
+                                            dtype=dtype)
+        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
+                                                 batch_first=batch_first, dtype=dtype)
+        self._make_feed_forward(d_model, dim_feedforward, dropout, activation, bias, dtype)
+        self.norm_first = norm_first
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
+        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
+        self.dropout1, self.dropout2, self.dropout3 = Dropout(dropout), Dropout(dropout), Dropout(dropout)
+        if device is not None:
+            self.to(device)
+
+    def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
+                memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False, cache=None):
+        self_cache, memory_cache = (None, None) if cache is None else cache
+        x = tgt
+        sa = lambda h: self._sa_block(h, tgt_mask, tgt_key_padding_mask, tgt_is_causal, self_cache)     # noqa: E731
+        mha = lambda h: self._mha_block(h, memory, memory_mask, memory_key_padding_mask,              # noqa: E731
+                                        memory_is_causal, memory_cache)
+        if self.norm_first:
+            x = x + sa(self.norm1(x))
+            x = x + mha(self.norm2(x))
+            return x + self._ff_block(self.norm3(x), self.dropout3)
+        x = self.norm1(x + sa(x))
+        x = self.norm2(x + mha(x))
+        return self.norm3(x + self._ff_block(x, self.dropout3))
+
+    def _sa_block(self, x, attn_mask, key_padding_mask, is_causal, cache):
+        y, _ = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask, need_weights=False,
+                              is_causal=is_causal, kv_cache=cache)
+        return self.dropout1(y)
+
+    def _mha_block(self, x, memory, attn_mask, key_padding_mask, is_causal, cache):
+        y, _ = self.multihead_attn(x, memory, memory, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
+                                   need_weights=False, is_causal=is_causal, kv_cache=cache)
+        return self.dropout2(y)
+
+
+class TransformerEncoder(Module):
+    """num_layers copies of `encoder_layer` (deep copies, as PyTorch), then an optional `norm`."""
+
+    def __init__(self, encoder_layer, num_layers, norm=None, enable_nested_tensor=True, mask_check=True):
+        super().__init__()
+        self.layers = ModuleList([copy.deepcopy(encoder_layer) for _ in range(num_layers)])
+        self.num_layers = num_layers
+        self.norm = norm
+
+    def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=None):
+        """is_causal (PyTorch's hint that `mask` is the causal mask) matters only without a mask: then
+        the causal mask is made here. (PyTorch inspects the mask to set the hint; a given mask is
+        used as it is here, so there is nothing to detect.)"""
+        x = src
+        for layer in self.layers:
+            x = layer(x, src_mask=mask, src_key_padding_mask=src_key_padding_mask, is_causal=bool(is_causal))
+        return x if self.norm is None else self.norm(x)
+
+
+class TransformerDecoder(Module):
+    """num_layers copies of `decoder_layer`, then an optional `norm`. `caches` (ours, for decoding):
+    one (KVCache, StaticKV) per layer, see ``new_caches``."""
+
+    def __init__(self, decoder_layer, num_layers, norm=None):
+        super().__init__()
+        self.layers = ModuleList([copy.deepcopy(decoder_layer) for _ in range(num_layers)])
+        self.num_layers = num_layers
+        self.norm = norm
+
+    def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
+                memory_key_padding_mask=None, tgt_is_causal=None, memory_is_causal=False, caches=None):
+        tgt_is_causal = True if caches is not None else tgt_is_causal
+        x = tgt
+        for i, layer in enumerate(self.layers):
+            x = layer(x, memory, tgt_mask=tgt_mask, memory_mask=memory_mask, tgt_key_padding_mask=tgt_key_padding_mask,
+                      memory_key_padding_mask=memory_key_padding_mask, tgt_is_causal=bool(tgt_is_causal),
+                      memory_is_causal=memory_is_causal, cache=None if caches is None else caches[i])
+        return x if self.norm is None else self.norm(x)
+
+    def new_caches(self, memory):
+        """Per layer: an empty KVCache for the self-attention and the memory's keys and values,
+        projected now, once, for the cross-attention."""
+        return [(KVCache(), layer.multihead_attn.project_kv(memory)) for layer in self.layers]
+
+
+class Transformer(Module):
+    """``torch.nn.Transformer``: a TransformerEncoder and a TransformerDecoder, each ending with a
+    LayerNorm (``encoder.norm``, ``decoder.norm``); every matrix Glorot-initialised as PyTorch's."""
+
+    def __init__(self, d_model=512, nhead=8, num_encoder_layers=6, num_decoder_layers=6, dim_feedforward=2048,
+                 dropout=0.1, activation="relu", custom_encoder=None, custom_decoder=None, layer_norm_eps=1e-5,
+                 batch_first=False, norm_first=False, bias=True, device=None, dtype=None):
+        super().__init__()
+        layer_args = dict(dim_feedforward=dim_feedforward, dropout=dropout, activation=activation,
+                          layer_norm_eps=layer_norm_eps, batch_first=batch_first, norm_first=norm_first, bias=bias,
+                          dtype=dtype)
+        self.encoder = custom_encoder if custom_encoder is not None else TransformerEncoder(
+            TransformerEncoderLayer(d_model, nhead, **layer_args), num_encoder_layers,
+            LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype))
+        self.decoder = custom_decoder if custom_decoder is not None else TransformerDecoder(
+            TransformerDecoderLayer(d_model, nhead, **layer_args), num_decoder_layers,
+            LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype))
+        for p in self.parameters():
+            if p.ndim > 1:
+                xavier_uniform_(p)
+        self.d_model, self.nhead, self.batch_first = d_model, nhead, batch_first
+        if device is not None:
+            self.to(device)
+
+    def forward(self, src, tgt, src_mask=None, tgt_mask=None, memory_mask=None, src_key_padding_mask=None,
+                tgt_key_padding_mask=None, memory_key_padding_mask=None, src_is_causal=None, tgt_is_causal=None,
+                memory_is_causal=False):
+        batch_axis = 0 if self.batch_first else 1
+        if src.ndim == 3 and src.shape[batch_axis] != tgt.shape[batch_axis]:
+            raise RuntimeError("the batch number of src and tgt must be equal")
+        if src.shape[-1] != self.d_model or tgt.shape[-1] != self.d_model:
+            raise RuntimeError("the feature number of src and tgt must be equal to d_model")
+        memory = self.encoder(src, mask=src_mask, src_key_padding_mask=src_key_padding_mask, is_causal=src_is_causal)
+        return self.decoder(tgt, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
+                            tgt_key_padding_mask=tgt_key_padding_mask,
+                            memory_key_padding_mask=memory_key_padding_mask, tgt_is_causal=tgt_is_causal,
+                            memory_is_causal=memory_is_causal)
+
+    @staticmethod
+    def generate_square_subsequent_mask(sz, device=None, dtype=None):
+        """A (sz, sz) float mask: -inf above the diagonal (the future), 0 elsewhere."""
+        dtype = dtype or np.float32
+        mask = np.where(np.triu(np.ones((sz, sz), dtype=bool), 1), -np.inf, 0.0).astype(dtype)
+        return Tensor(mask, device=device)
