@@ -119,10 +119,15 @@ def prepare(input_path, out_dir, tokenizer="char", val_fraction=0.1, data_dir=No
     kwargs = {"allowed_special": "all"} if isinstance(tok, BPETokenizer) else {}
     train_ids = tok.encode(text[:n_split], **kwargs)
     val_ids = tok.encode(text[n_split:], **kwargs)
+    return write_dataset(out_dir, tok, train_ids, val_ids, source=str(input_path))
+
+
+def write_dataset(out_dir, tok, train_ids, val_ids, **extra):
+    """Write token ids and meta.json (with the tokenizer, and any `extra` fields) as prepare does,
+    atomically (see prepare). Returns the meta dict. Any corpus's preparation ends here."""
     dtype = token_dtype(tok.vocab_size)
     meta = {"vocab_size": tok.vocab_size, "dtype": np.dtype(dtype).name, "train_tokens": len(train_ids),
-            "val_tokens": len(val_ids), "source": str(input_path),
-            "tokenizer": {"type": tok.kind, **tok.to_dict()}}
+            "val_tokens": len(val_ids), **extra, "tokenizer": {"type": tok.kind, **tok.to_dict()}}
     out = pathlib.Path(out_dir)
     staging, moving = None, False
     try:

@@ -4,7 +4,8 @@
       ConfigError           a setting out of range (TrainConfig, GPTConfig, sampling, CLI flags)
       DeviceError           a device that is not there, or tensors on two devices
       GradientShapeError    a backward returned the wrong shape or dtype (a bug in that op)
-      DataError             a dataset that is missing, short or corrupt
+      DataError             a dataset that is missing, short or corrupt; SequenceFileError (a
+                            FASTA, GenBank or metadata file that breaks its format)
       DownloadError         a file that could not be fetched (offline, bad checksum)
       TokenizerError        TokenizerFileError (an unreadable tokenizer file), EncodeError (text
                             a tokenizer will not encode), DecodeError (ids it will not decode)
@@ -38,6 +39,10 @@ class GradientShapeError(TinygradLMError, RuntimeError):
 
 class DataError(TinygradLMError, ValueError):
     """A dataset folder or token file that is missing, too short or corrupt."""
+
+
+class SequenceFileError(DataError):
+    """A FASTA, GenBank or metadata file that breaks its format; the message names the line."""
 
 
 class DownloadError(TinygradLMError, RuntimeError):
