@@ -654,6 +654,8 @@ OPS = [
         S(r(2, 3, 4), r(2, 3, 4), r(2, 3, 4), f64([[0.0, -inf, 0.5], [-inf, 0.0, 0.0], [1.0, 2.0, -inf]]),
           grad=(0, 1, 2), note="float-mask-with-minus-inf"),
         S(r(2, 2, 3, 4), r(2, 2, 3, 4), r(2, 2, 3, 4), b([[True, False, True]]), note="bool-mask-broadcast"),
+        S(r(2, 2, 3, 4), r(2, 2, 5, 4), r(2, 2, 5, 3), b([[[[True, True, True, False, False]]], [[[True] * 5]]]),
+          note="cross-attention-padding"),
         S(nc(r(4, 3)), nc(r(4, 3)), nc(r(4, 3)), note="transposed-2d")]),
     Op("F.causal_attention", lambda F, q, k, v, **kw: F.causal_attention(q, k, v, **kw), [
         S(r(2, 3, 4), r(2, 3, 4), r(2, 3, 4), note="plain"), S(r(1, 2, 4, 3), r(1, 2, 4, 3), r(1, 2, 4, 2), scale=0.4,

@@ -77,6 +77,16 @@ def _checkpoint_with_a_smaller_tokenizer(work):
     return path
 
 
+def _bad_fasta_corpus(work):
+    """A genome corpus folder whose FASTA file starts with bases instead of a '>' header."""
+    folder = work / "bad_genomes" / "sars-cov-2"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("example_metadata.tsv", "reference_seq.gb"):
+        (folder / name).write_text("")
+    (folder / "example_sequences.fasta.gz").write_text("ACGT\n>a\nACGT\n")
+    return folder.parent
+
+
 def _cases(work):
     """{error class: (command-line arguments, extra environment, text the message must hold)}."""
     (work / "broken_tokenizer.json").write_text("{ truncated", encoding="utf-8")
@@ -88,6 +98,8 @@ def _cases(work):
         errors.DeviceError: (["train", "--dataset", "data", "--device", "cuda", "--max-iters", 1], {"CUDA_VISIBLE_DEVICES": ""},
                              "cuda"),
         errors.DataError: (["train", "--dataset", "empty_dataset"], {}, "meta.json not found"),
+        errors.SequenceFileError: (["prepare", "--corpus", "sars-cov-2", "--data-dir", _bad_fasta_corpus(work)], {},
+                                   "line 1: sequence letters before the first '>' header"),
         errors.DownloadError: (["prepare", "--dataset", "d2"], offline, "could not download"),
         errors.TokenizerFileError: (["prepare", "--input", "text.txt", "--tokenizer", "broken_tokenizer.json",
                                      "--dataset", "d3"], {}, "corrupt or truncated"),
@@ -118,7 +130,8 @@ def test_every_error_class_has_a_command_line_case(workdir):
     assert subclasses(errors.TinygradLMError) - groups - NOT_FROM_INPUT == set(_cases(workdir))
 
 
-@pytest.mark.parametrize("kind", ["ConfigError", "DeviceError", "DataError", "DownloadError", "TokenizerFileError",
+@pytest.mark.parametrize("kind", ["ConfigError", "DeviceError", "DataError", "SequenceFileError", "DownloadError",
+                                  "TokenizerFileError",
                                   "EncodeError", "DecodeError", "CheckpointError", "SafetensorsError",
                                   "PretrainedError", "TrainingDiverged"])
 def test_an_error_is_one_line_and_exit_status_1(workdir, kind):

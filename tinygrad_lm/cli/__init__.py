@@ -1,4 +1,4 @@
-"""The command line: python -m tinygrad_lm prepare | train | sample | bench | generate | attention | export
+"""The command line: python -m tinygrad_lm prepare | train | sample | bench | generate | attention | fill-mask | embed | export
 
 This package is the application: parser.py builds the flags (training flags from TrainConfig's
 fields), commands.py holds one small function per command, and ``main`` below is the one place

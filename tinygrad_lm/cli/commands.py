@@ -1,23 +1,33 @@
 """One function per command. Each takes the parsed flags, calls the library, prints; a problem is
 raised as a TinygradLMError (cli.main prints it as one ``error:`` line)."""
 import dataclasses
+import json
 import os
 import pathlib
+import sys
 
 import numpy as np
 
 from .. import backend, checkpoint
+from ..attention_view import attention_view
 from ..bench import run_bench
 from ..config import TrainConfig, make_schedule
-from ..data import load_meta, load_tokenizer, make_tokenizer, prepare as prepare_dataset, shakespeare
+from ..data import load_meta, load_split, load_tokenizer, make_tokenizer, prepare as prepare_dataset, shakespeare
+from ..dates import prepare_dates
 from ..distributed import launched_under_mpi
 from ..errors import CheckpointError, ConfigError, DataError, PretrainedError
+from ..fill_mask import contextual_embeddings, fill_mask as fill_mask_text, load_fill_mask
 from ..generate import check_sampling, generate as generate_ids
+from ..genomes.probes import is_genome_tokenizer, tok_end_id
+from ..genomes.report import format_report as format_genome_report, genome_report as make_genome_report
+from ..genomes.sarscov2 import WHOLE_GENOME, prepare_genomes
 from ..hf import resolve_model_dir
-from ..models import GPT
+from ..models import GPT, Seq2Seq
 from ..presets import PRESETS
+from ..seq2seq_attention import alignment_view, text_alignment
 from ..train import train as train_model
-from ..viz import plot_attention, plot_losses
+from ..translate import exact_match, translate as translate_lines
+from ..viz import plot_alignment, plot_attention, plot_losses
 
 # model-config fields that a flag may set when a run starts (the model's shape is fixed after)
 MODEL_FLAGS = ("n_layer", "n_head", "n_embd", "block_size", "dropout")
@@ -33,12 +43,21 @@ def _not_empty(value, flag):
 def _dataset_dir(args, tokenizer="char"):
     if _not_empty(args.dataset, "--dataset"):
         return pathlib.Path(args.dataset)
+    if getattr(args, "preset", None) in PRESET_CORPORA:
+        return pathlib.Path("data") / PRESET_CORPORA[args.preset]
     return pathlib.Path("data") / f"shakespeare_{tokenizer.replace(':', '')}"
 
 
 def prepare(args):
     _not_empty(args.input, "--input")
     _not_empty(args.dataset, "--dataset")
+    if getattr(args, "corpus", "shakespeare") == "sars-cov-2":
+        return prepare_sars_cov_2(args)
+    if getattr(args, "corpus", "shakespeare") == "dates":
+        return prepare_date_pairs(args)
+    if getattr(args, "gene", None) is not None:
+        raise ConfigError("--gene applies to --corpus sars-cov-2 only")
+    args.tokenizer = args.tokenizer or "char"
     source = args.input if args.input is not None else shakespeare(args.data_dir)
     out = _dataset_dir(args, args.tokenizer)
     meta = prepare_dataset(source, out, tokenizer=args.tokenizer,
@@ -46,6 +65,38 @@ def prepare(args):
     print(f"prepared {out}: vocab {meta['vocab_size']}, {meta['train_tokens']:,} train and "
           f"{meta['val_tokens']:,} val tokens ({meta['dtype']})")
     return out
+
+
+def prepare_sars_cov_2(args):
+    if args.input is not None:
+        raise ConfigError("--input applies to text corpora; the sars-cov-2 files are read from --data-dir")
+    tokenizer, gene = args.tokenizer or "nucleotide", args.gene or WHOLE_GENOME
+    out = pathlib.Path(args.dataset or pathlib.Path("data") / f"sars-cov-2_{gene}_{tokenizer.replace(':', '')}")
+    meta = prepare_genomes(out, tokenizer=tokenizer, gene=gene, data_dir=args.data_dir)
+    corpus = meta["corpus"]
+    for name in ("train", "val"):
+        split = corpus[name]
+        print(f"{name}: {split['genomes']} genomes sampled {split['first_date']} .. {split['last_date']}, "
+              f"{meta[name + '_tokens']:,} tokens")
+    print(f"prepared {out}: {gene} of {corpus['genomes_read']} genomes, {len(corpus['left_out'])} left out "
+          f"(reasons in meta.json), {tokenizer} tokenizer, vocab {meta['vocab_size']}")
+    return out
+
+
+def prepare_date_pairs(args):
+    if args.input is not None or args.tokenizer is not None:
+        raise ConfigError("--input and --tokenizer do not apply to --corpus dates: it writes its own pairs in "
+                          "its own character vocabulary")
+    out = pathlib.Path(args.dataset or pathlib.Path("data") / "dates")
+    meta = prepare_dates(out, n_train=args.pairs)
+    corpus = meta["corpus"]
+    print(f"prepared {out}: {corpus['train_pairs']:,} training pairs of {corpus['train_dates']:,} dates, "
+          f"{corpus['val_pairs']:,} held-out pairs (one per held-out date), vocab {meta['vocab_size']}")
+    return out
+
+
+# presets that train on a corpus of their own: its folder and how it is prepared when missing
+PRESET_CORPORA = {"seq2seq-dates": "dates"}
 
 
 # ---------------------------------------------------------------------- train
@@ -69,7 +120,8 @@ def train_configs(args, vocab_size, saved=None):
     except ValueError as e:
         raise ConfigError(f"{e} (see --max-iters, --warmup-iters and --lr-decay-iters)") from None
     model_overrides = {k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k, None) is not None}
-    unknown = [k for k in model_overrides if not hasattr(model_config, k)]
+    fields = {f.name for f in dataclasses.fields(model_config)}     # (BERT's block_size is derived, not a field)
+    unknown = [k for k in model_overrides if k not in fields]
     if unknown:
         raise ConfigError(f"{type(model_config).__name__} has no {', '.join(unknown)}: "
                           f"{', '.join('--' + k.replace('_', '-') for k in unknown)} do not apply to this model")
@@ -130,9 +182,13 @@ def train(args):
         if args.distributed or launched_under_mpi():     # every rank would prepare the same folder at once
             raise DataError(f"{dataset}/meta.json not found: under MPI, run `python -m tinygrad_lm prepare` "
                             "once before starting the ranks")
-        print(f"{dataset} not prepared yet: preparing tiny Shakespeare with the {args.tokenizer} tokenizer")
-        args.input = None
-        prepare(args)
+        if args.preset in PRESET_CORPORA:
+            print(f"{dataset} not prepared yet: preparing the {PRESET_CORPORA[args.preset]} corpus")
+            prepare_dates(dataset)
+        else:
+            print(f"{dataset} not prepared yet: preparing tiny Shakespeare with the {args.tokenizer} tokenizer")
+            args.input = None
+            prepare(args)
     meta = load_meta(dataset)
     model_config, train_config = train_configs(args, meta["vocab_size"], saved)
     if args.init_from not in ("scratch", "resume"):
@@ -144,9 +200,14 @@ def train(args):
             raise SystemExit(result["exit_status"])
         return
     out = pathlib.Path(train_config.out_dir)
-    plot = plot_losses(result["history"], result["evals"], out / "loss.png", title=args.preset or "training")
+    plot = out / "loss.png"
+    plot_losses(result["history"], result["evals"], plot, title=args.preset or "training")
     print(f"loss curves: {plot}; best val loss {result['best_val']:.4f}; checkpoints in {out}")
-    if args.samples and not result["interrupted"]:         # stopped by a signal: exit promptly
+    if isinstance(result["model"], Seq2Seq) and not result["interrupted"]:
+        print("exact match on the held-out pairs (greedy decoding): "
+              f"{exact_match(result['model'], load_split(dataset, 'val')):.4f}")
+    causal = not hasattr(model_config, "batch_source")      # BERT's families predict no next token
+    if args.samples and causal and not result["interrupted"]:   # stopped by a signal: exit promptly
         tok = load_tokenizer(meta)
         start = tok.encode("\n") if "\n" in getattr(tok, "stoi", {"\n": 0}) else [0]
         ids = generate_ids(result["model"], [start], args.sample_tokens, temperature=1.0, seed=train_config.seed)
@@ -170,12 +231,61 @@ def sample(args):
     model, tok, _ = checkpoint.load_model(path, device=args.device)
     if tok is None:
         raise checkpoint.CheckpointError(f"{path} holds no tokenizer")
-    start = tok.encode(args.start) if args.start else [0]
+    if hasattr(model.config, "batch_source"):    # BERT's families: no next-token distribution to sample
+        raise ConfigError(f"{path} holds a {type(model).__name__} (an encoder, trained on masked or paired "
+                          "text): it does not generate text; sample a causal model (GPT, RNN, bigram)")
+    if args.start is None:                   # a genome model's genes each start after <|endoftext|>
+        start = [tok_end_id(tok)] if is_genome_tokenizer(tok) else tok.encode("\n")
+    else:
+        start = tok.encode(args.start) if args.start else [0]
     ids = generate_ids(model, [start] * args.num_samples, args.max_new_tokens, temperature=args.temperature,
                        top_k=args.top_k, top_p=args.top_p, seed=args.seed)
     for row in ids:
         print(tok.decode(row.tolist()))
         print("---")
+
+
+def translate(args):
+    """One translation per source line (standard input, or --text); with --dataset, the exact match
+    on its val split instead."""
+    if args.beam < 1:
+        raise ConfigError(f"--beam must be >= 1, got {args.beam}")
+    path = pathlib.Path(args.checkpoint) if args.checkpoint else pathlib.Path(args.out_dir) / "best.npz"
+    if not args.checkpoint and not path.exists():
+        path = path.with_name("last.npz")
+    model, tok, _ = checkpoint.load_model(path)
+    if not isinstance(model, Seq2Seq) or tok is None:
+        raise CheckpointError(f"{path} is not an encoder-decoder (seq2seq) checkpoint with its tokenizer")
+    if args.dataset is not None:
+        score = exact_match(model, load_split(_not_empty(args.dataset, "--dataset"), "val"), beam=args.beam)
+        print(f"exact match on {args.dataset} val: {score:.4f}")
+        return score
+    # bytes that are not UTF-8 become U+FFFD (outside the vocabulary, so left out): a line, not a crash
+    # lines end at "\n" only (str.splitlines would also split at \x1c, \x85, U+2028...: extra output lines)
+    if args.text is None:
+        text = sys.stdin.buffer.read().decode("utf-8", errors="replace")
+        lines = [line.rstrip("\r") for line in (text[:-1] if text.endswith("\n") else text).split("\n")] if text else []
+    else:
+        lines = [args.text]
+    for start in range(0, len(lines), 256):        # a long input prints as it goes
+        for text in translate_lines(model, tok, lines[start:start + 256], beam=args.beam):
+            print(text, flush=True)
+
+
+def genome_report(args):
+    if args.samples < 0:
+        raise ConfigError(f"--samples must be >= 0, got {args.samples}")
+    path = pathlib.Path(args.checkpoint or pathlib.Path(args.out_dir) / "last.npz")
+    dataset = args.dataset or checkpoint.read_meta(path).get("dataset")
+    if not isinstance(dataset, str) or not (pathlib.Path(dataset) / "meta.json").exists():
+        raise DataError(f"the dataset of {path} is not found ({dataset}); give --dataset, a folder prepared with "
+                        "`python -m tinygrad_lm prepare --corpus sars-cov-2`")
+    report = make_genome_report(path, dataset, data_dir=args.data_dir, samples=args.samples, seed=args.seed)
+    out = path.parent / "genome_report.json"
+    out.write_text(json.dumps(report, indent=1), encoding="utf-8")
+    print(format_genome_report(report))
+    print(f"written to {out}")
+    return report
 
 
 def bench(args):
@@ -224,29 +334,81 @@ def attention(args):
     if not args.prompt:
         raise ConfigError("--prompt is empty; the attention maps need at least one token")
     _not_empty(args.out, "--out")
+    _not_empty(args.html, "--html")
     out = pathlib.Path(args.out)
-    if out.is_dir():
-        raise ConfigError(f"--out {out} is a folder; give the image's file name, e.g. {out / 'attention.png'}")
+    page = pathlib.Path(args.html) if args.html else None
+    for flag, target, example in (("--out", out, "attention.png"), ("--html", page, "view.html")):
+        if target is not None and target.is_dir():
+            raise ConfigError(f"{flag} {target} is a folder; give the file's name, e.g. {target / example}")
     path = pathlib.Path(args.model)
-    if path.is_dir():
+    if path.is_dir() and (path / "vocab.txt").exists():        # a BERT folder: its own WordPiece vocabulary
+        model, tok = load_fill_mask(path)
+    elif path.is_dir():
         model, tok = GPT.from_pretrained(path), _gpt2_tokenizer(args)
     else:
         model, tok, _ = checkpoint.load_model(path)
         if tok is None:
             raise CheckpointError(f"{path} holds no tokenizer")
-    if not hasattr(model, "attention_maps"):
+    if isinstance(model, Seq2Seq):       # its alignment: cross-attention of the decode, output x source
+        a, source_tokens, output_tokens = text_alignment(model, tok, args.prompt)
+        view = alignment_view(a, source_tokens, output_tokens)
+        draw = lambda: plot_alignment(a.cross, source_tokens, output_tokens, out)     # noqa: E731
+        print(f"{args.prompt!r} -> {''.join(output_tokens).replace('<eos>', '')!r}")
+    elif not hasattr(model, "attention_maps"):
         raise ConfigError(f"{path} holds a {type(model).__name__} model, which has no attention to draw")
-    _check_vocabularies(tok, model, path)
-    ids = tok.encode(args.prompt)[: model.config.block_size]
-    if not ids:
-        raise ConfigError(f"--prompt {args.prompt!r} encodes to no tokens; the attention maps need at least one")
-    maps = model.attention_maps(np.array([ids]))[:, 0]           # (layer, head, T, T)
+    else:
+        _check_vocabularies(tok, model, path)
+        view = attention_view(model, tok, args.prompt)          # a prompt longer than the context is refused
+        draw = lambda: plot_attention(view.weights, view.sections[0]["query_tokens"], out)     # noqa: E731
+    maps = view.weights        # (layer, head, T, T), or (layer, head, output, source): the .npy, PNG and page agree
+    page_text = view.to_html(title=f"attention: {args.prompt[:60]}") if page else None   # too big: refused now
     try:
         np.save(out.with_suffix(".npy"), maps)
-        plot_attention(maps, [tok.decode([i]) for i in ids], out)
+        draw()
     except OSError as e:
         raise ConfigError(f"--out {out}: cannot write there ({e.strerror or e})") from None
-    print(f"attention maps: {out} (raw array {out.with_suffix('.npy')}, shape {maps.shape})")
+    try:
+        if page is not None:
+            page.write_text(page_text, encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"--html {page}: cannot write there ({e.strerror or e})") from None
+    print(f"attention maps: {out} (raw array {out.with_suffix('.npy')}, shape {maps.shape})"
+          + (f"; interactive view: {page}" if page else ""))
+
+
+# ---------------------------------------------------------------------- BERT
+def fill_mask(args):
+    """transformers' fill-mask pipeline: each [MASK]'s top-k tokens with their probabilities."""
+    if args.top_k < 1:
+        raise ConfigError(f"--top-k must be >= 1, got {args.top_k}")
+    model, tok = load_fill_mask(_not_empty(args.model, "--model"))
+    results = fill_mask_text(model, tok, args.text, top_k=args.top_k)
+    per_mask = results if isinstance(results[0], list) else [results]
+    for i, answers in enumerate(per_mask):
+        if len(per_mask) > 1:
+            print(f"{tok.mask_token} {i + 1} of {len(per_mask)}:")
+        width = max(len(a["token_str"]) for a in answers)
+        for a in answers:
+            print(f"{a['token_str']:<{width}}  {a['score']:.4f}  {a['sequence']}")
+    return results
+
+
+def embed(args):
+    """Contextual token embeddings: one vector per token of [CLS] text [SEP]."""
+    _not_empty(args.out, "--out")
+    model, tok = load_fill_mask(_not_empty(args.model, "--model"))
+    tokens, vectors = contextual_embeddings(model, tok, args.text)
+    width = max(len(t) for t in tokens)
+    print(f"{len(tokens)} tokens x {vectors.shape[1]} dimensions (the encoder's last hidden state)")
+    for token, v in zip(tokens, vectors):
+        print(f"{token:<{width}}  norm {np.linalg.norm(v):8.3f}  [{', '.join(f'{x:+.3f}' for x in v[:4])}, ...]")
+    if args.out:
+        try:
+            np.save(args.out, vectors)
+        except OSError as e:
+            raise ConfigError(f"--out {args.out}: cannot write there ({e.strerror or e})") from None
+        print(f"saved {args.out}")
+    return tokens, vectors
 
 
 def export(args):

@@ -42,7 +42,7 @@ def _add_sampling(p, max_new_tokens, temperature, top_k):
     p.add_argument("--seed", type=int, default=None)
 
 
-USAGE = """python -m tinygrad_lm prepare | train | sample | bench | generate | attention | export
+USAGE = """python -m tinygrad_lm prepare | train | sample | genome-report | translate | bench | generate | attention | fill-mask | embed | export
 
     python -m tinygrad_lm train --preset atpesc        # prepares tiny Shakespeare if needed, trains,
                                                        # saves out/last.npz, out/loss.png, prints samples
@@ -57,8 +57,16 @@ def build_parser():
 
     p = sub.add_parser("prepare", help="tokenize a text into data/<name>/{train,val}.bin + meta.json")
     p.add_argument("--input", default=None, help="a UTF-8 text file (default: tiny Shakespeare)")
-    p.add_argument("--tokenizer", default="char", help="char | gpt2 | bpe:<vocab_size> | a tokenizer file")
-    p.add_argument("--dataset", default=None, help="output folder (default: data/shakespeare_<tokenizer>)")
+    p.add_argument("--corpus", choices=["shakespeare", "sars-cov-2", "dates"], default="shakespeare",
+                   help="sars-cov-2: real genomes (genomes/sarscov2.py), split by sampling date; dates: "
+                        "(written date, ISO date) pairs (dates.py), held-out dates never trained on")
+    p.add_argument("--pairs", type=int, default=100_000, help="dates: training pairs to write")
+    p.add_argument("--tokenizer", default=None, help="char (default) | gpt2 | bpe:<vocab_size> | a tokenizer file; "
+                                                     "sars-cov-2: nucleotide (default) | codon | bpe | bpe:<vocab_size>")
+    p.add_argument("--gene", default=None, help="sars-cov-2: a CDS of the reference (S, N, ORF1ab, ...) or genome "
+                                                "(default)")
+    p.add_argument("--dataset", default=None, help="output folder (default: data/shakespeare_<tokenizer>, "
+                                                   "data/sars-cov-2_<gene>_<tokenizer>)")
     _add_data_dir(p)
     p.set_defaults(fn=commands.prepare)
 
@@ -80,11 +88,32 @@ def build_parser():
     p = sub.add_parser("sample", help="sample text from a training checkpoint")
     p.add_argument("--out-dir", default="out")
     p.add_argument("--checkpoint", default=None, help="a .npz file (default: <out-dir>/last.npz)")
-    p.add_argument("--start", default="\n")
+    p.add_argument("--start", default=None, help="the prompt (default: a newline; for a genome model "
+                                                 "<|endoftext|>, which starts every gene; or e.g. ATG)")
     p.add_argument("--num-samples", type=int, default=1)
     _add_sampling(p, max_new_tokens=500, temperature=0.8, top_k=None)
     p.add_argument("--device", default="cpu")
     p.set_defaults(fn=commands.sample)
+
+    p = sub.add_parser("translate", help="translate lines with an encoder-decoder checkpoint (e.g. seq2seq-dates): "
+                                         "one source per line of standard input (or --text), one output per line")
+    p.add_argument("--out-dir", default="out")
+    p.add_argument("--checkpoint", default=None, help="a .npz file (default: <out-dir>/best.npz, else last.npz)")
+    p.add_argument("--text", default=None, help="translate this instead of standard input")
+    p.add_argument("--beam", type=int, default=1, help="beam search with this many beams (1: greedy)")
+    p.add_argument("--dataset", default=None, help="instead: print the exact match on this prepared pair "
+                                                   "folder's val split")
+    p.set_defaults(fn=commands.translate)
+
+    p = sub.add_parser("genome-report", help="a genome model's bits per nucleotide beside its baselines, and "
+                                             "its probes (surprisal AUC, region from embeddings, intact genes)")
+    p.add_argument("--out-dir", default="out", help="the run's folder (its last.npz is read)")
+    p.add_argument("--checkpoint", default=None, help="a .npz file (default: <out-dir>/last.npz)")
+    p.add_argument("--dataset", default=None, help="the prepared genome folder (default: the run's own)")
+    p.add_argument("--samples", type=int, default=16, help="genes to sample for the generation probe (0: none)")
+    p.add_argument("--seed", type=int, default=0)
+    _add_data_dir(p)
+    p.set_defaults(fn=commands.genome_report)
 
     p = sub.add_parser("bench", help="time training steps of tinygrad_lm and PyTorch, each in its own process")
     p.add_argument("--preset", choices=sorted(PRESETS), default="atpesc")
@@ -106,12 +135,31 @@ def build_parser():
     _add_data_dir(p)
     p.set_defaults(fn=commands.generate)
 
-    p = sub.add_parser("attention", help="plot every layer x head attention map of a prompt (PNG + .npy)")
-    p.add_argument("--model", required=True, help="a GPT-2 directory or a training checkpoint (.npz)")
+    p = sub.add_parser("attention", help="plot every layer x head attention map of a prompt (PNG + .npy; "
+                                         "--html: an interactive page)")
+    p.add_argument("--model", required=True, help="a GPT-2 or BERT directory (Hugging Face) or a training "
+                                                  "checkpoint (.npz); an encoder-decoder's (seq2seq-dates) draws "
+                                                  "its alignment: the cross-attention of the greedy decode of --prompt")
     p.add_argument("--prompt", default="The man ate the sandwich because he was hungry")
     p.add_argument("--out", default="attention.png")
+    p.add_argument("--html", default=None, help="also write an interactive page (head and model views), e.g. view.html")
     _add_data_dir(p)
     p.set_defaults(fn=commands.attention)
+
+    p = sub.add_parser("fill-mask", help="the most likely tokens for each [MASK] of a text, with a BERT "
+                                         "(Hugging Face folder), as transformers' fill-mask pipeline")
+    p.add_argument("text", help='a sentence holding [MASK], e.g. "The capital of France is [MASK]."')
+    p.add_argument("--model", required=True, help="a BERT folder (config.json, model.safetensors, vocab.txt) "
+                                                  "or a masked-LM training checkpoint (.npz, e.g. bert-mini's)")
+    p.add_argument("--top-k", type=int, default=5)
+    p.set_defaults(fn=commands.fill_mask)
+
+    p = sub.add_parser("embed", help="contextual token embeddings of a text with a BERT (Hugging Face folder)")
+    p.add_argument("text")
+    p.add_argument("--model", required=True, help="a BERT folder (config.json, model.safetensors, vocab.txt) "
+                                                  "or a masked-LM training checkpoint (.npz)")
+    p.add_argument("--out", default=None, help="also save the vectors (tokens, hidden_size) as a .npy file")
+    p.set_defaults(fn=commands.embed)
 
     p = sub.add_parser("export", help="export a GPT-2-architecture checkpoint to a Hugging Face directory")
     p.add_argument("--checkpoint", required=True)
