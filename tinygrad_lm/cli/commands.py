@@ -33,10 +33,10 @@ from ..viz import plot_alignment, plot_attention, plot_losses
 MODEL_FLAGS = ("n_layer", "n_head", "n_embd", "block_size", "dropout")
 
 
-def _not_empty(value, flag):
+def _not_empty(value, flag, what="a path"):
     """An empty value names nothing: it is refused, not read as "use the default" (leave the flag out)."""
     if value is not None and not str(value).strip():
-        raise ConfigError(f"{flag} {value!r} names nothing; give a path, or leave {flag} out for the default")
+        raise ConfigError(f"{flag} {value!r} names nothing; give {what}, or leave {flag} out for the default")
     return value
 
 
@@ -51,6 +51,8 @@ def _dataset_dir(args, tokenizer="char"):
 def prepare(args):
     _not_empty(args.input, "--input")
     _not_empty(args.dataset, "--dataset")
+    _not_empty(args.tokenizer, "--tokenizer", "a tokenizer")    # None means the corpus's default
+    _not_empty(getattr(args, "gene", None), "--gene", "a gene name")
     if getattr(args, "corpus", "shakespeare") == "sars-cov-2":
         return prepare_sars_cov_2(args)
     if getattr(args, "corpus", "shakespeare") == "dates":
