@@ -77,17 +77,7 @@ def gradcheck(fn, inputs, eps=1e-6, rtol=1e-6, atol=1e-8, seed=0, max_elements=5
 
     if total <= max_elements:
         for i in checked:
-            flat = arrays[i].reshape(-1)
-            numeric = np.zeros(flat.size)
-            for j in range(flat.size):
-                original = float(flat[j])
-                flat[j] = original + eps
-                plus = _loss(fn, arrays, tensors, upstream)
-                flat[j] = original - eps
-                minus = _loss(fn, arrays, tensors, upstream)
-                flat[j] = original
-                numeric[j] = (plus - minus) / (2 * eps)
-            numeric = numeric.reshape(tensors[i].shape)
+            numeric = _central_differences(fn, arrays, tensors, upstream, i, eps)
             err = np.abs(analytic[i] - numeric)
             bad = err > atol + rtol * np.abs(numeric)
             rel = err / np.maximum(np.abs(numeric), atol / rtol)
@@ -125,16 +115,20 @@ def numerical_gradients(fn, inputs, upstream, eps=1e-6):
     arrays = [np.array(a, dtype=np.float64) for a in inputs]
     templates = [Tensor(a, requires_grad=True) for a in arrays]
     upstream = np.asarray(upstream, dtype=np.float64)
-    grads = []
-    for a in arrays:
-        flat, numeric = a.reshape(-1), np.zeros(a.size)
-        for j in range(flat.size):
-            original = float(flat[j])
-            flat[j] = original + eps
-            plus = _loss(fn, arrays, templates, upstream)
-            flat[j] = original - eps
-            minus = _loss(fn, arrays, templates, upstream)
-            flat[j] = original
-            numeric[j] = (plus - minus) / (2 * eps)
-        grads.append(numeric.reshape(a.shape))
-    return grads
+    return [_central_differences(fn, arrays, templates, upstream, i, eps) for i in range(len(arrays))]
+
+
+def _central_differences(fn, arrays, templates, upstream, i, eps):
+    """dL/d arrays[i] element by element: (L(x + eps) - L(x - eps)) / (2 eps), nudging one element of
+    arrays[i] in place and putting it back (a NumPy array shaped like templates[i])."""
+    flat = arrays[i].reshape(-1)
+    numeric = np.zeros(flat.size)
+    for j in range(flat.size):
+        original = float(flat[j])
+        flat[j] = original + eps
+        plus = _loss(fn, arrays, templates, upstream)
+        flat[j] = original - eps
+        minus = _loss(fn, arrays, templates, upstream)
+        flat[j] = original
+        numeric[j] = (plus - minus) / (2 * eps)
+    return numeric.reshape(templates[i].shape)
