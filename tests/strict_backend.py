@@ -5,6 +5,8 @@ with NumPy arrays). ``StrictArray`` wraps a NumPy array, forwards every NumPy op
 ``TypeError`` from ``__array__``, exactly where CuPy raises. The "strict" device uses it, so the
 op, layer and training tests run through it on every CI machine, without a GPU.
 """
+import weakref
+
 import numpy as np
 
 from tinygrad_lm import backend
@@ -28,11 +30,31 @@ def _unwrap(x):
     return x
 
 
+# One wrapper per NumPy array that owns its memory, for as long as the wrapper lives. CuPy and NumPy
+# hand back the same Python object for an array every time (``view.base is view.base``, and it is
+# the array the view was taken from); code that groups views by their owner (the optimizer's flat
+# buffer, an op's view check) relies on that identity, so a fresh wrapper per access would send the
+# strict device down another code path than "cpu" (and round differently under some BLAS kernels).
+# Keyed by id: an entry's wrapper holds its array, so the id cannot be reused while the entry lives.
+_OWNERS = weakref.WeakValueDictionary()
+
+
+def _wrapper_of(a):
+    """The StrictArray for NumPy array `a`: the registered one when `a` owns its memory."""
+    if a.base is not None:                 # a view: a new object each time, as in NumPy and CuPy
+        return StrictArray(a)
+    wrapper = _OWNERS.get(id(a))
+    if wrapper is None or wrapper._a is not a:
+        wrapper = StrictArray(a)
+        _OWNERS[id(a)] = wrapper
+    return wrapper
+
+
 def _wrap(x):
     if isinstance(x, np.ndarray):
-        return StrictArray(x)
+        return _wrapper_of(x)
     if isinstance(x, np.generic):          # reductions give 0-d device arrays in CuPy, not host scalars
-        return StrictArray(np.asarray(x))
+        return _wrap(np.asarray(x))
     if isinstance(x, tuple):
         return tuple(_wrap(v) for v in x)
     if isinstance(x, list):
@@ -49,7 +71,7 @@ def _crossing(value):
 
 
 class StrictArray:
-    __slots__ = ("_a",)
+    __slots__ = ("_a", "__weakref__")
 
     def __init__(self, a):
         self._a = a
@@ -117,7 +139,14 @@ class StrictArray:
 
     @property
     def T(self):
-        return StrictArray(self._a.T)
+        return _wrap(self._a.T)
+
+    @property
+    def base(self):
+        """The array that owns this one's memory, always the same object (as NumPy's and CuPy's
+        ``.base``), or None when this array owns it."""
+        root = self._a.base
+        return None if root is None else _wrap(root)
 
 
 def _binary(name):
@@ -131,9 +160,9 @@ for _name in ["__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__
               "__gt__", "__ge__", "__eq__", "__ne__", "__and__", "__or__", "__xor__", "__floordiv__",
               "__mod__", "__iadd__", "__isub__", "__imul__", "__itruediv__"]:
     setattr(StrictArray, _name, _binary(_name))
-StrictArray.__neg__ = lambda self: StrictArray(-self._a)
-StrictArray.__invert__ = lambda self: StrictArray(~self._a)
-StrictArray.__abs__ = lambda self: StrictArray(abs(self._a))
+StrictArray.__neg__ = lambda self: _wrap(-self._a)
+StrictArray.__invert__ = lambda self: _wrap(~self._a)
+StrictArray.__abs__ = lambda self: _wrap(abs(self._a))
 StrictArray.__hash__ = None
 
 
@@ -160,11 +189,11 @@ class _StrictModule:
 
     def asarray(self, a, dtype=None):
         if isinstance(a, StrictArray):
-            return a if dtype is None or a._a.dtype == dtype else StrictArray(a._a.astype(dtype))
+            return a if dtype is None or a._a.dtype == dtype else _wrap(a._a.astype(dtype))
         if isinstance(a, np.ndarray) and a.ndim > 0:
             raise ImplicitConversionError("xp.asarray(numpy array) on the strict device: move host "
                                           "data with backend.to_device")
-        return StrictArray(np.asarray(a, dtype=dtype))
+        return _wrap(np.asarray(a, dtype=dtype))
 
 
 class _StrictUfunc:
@@ -190,7 +219,7 @@ strict_module = _StrictModule()
 
 
 def to_strict(host):
-    return StrictArray(np.array(host))
+    return _wrap(np.array(host))
 
 
 StrictArray.to_numpy = lambda self: _crossing(self._a.copy())

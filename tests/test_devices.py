@@ -55,6 +55,14 @@ def train_losses(config, device, steps=8):
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_training_on_every_device_matches_the_cpu(name, device):
+    """"strict" must give the CPU's losses to the bit, under every OpenBLAS kernel (Haswell,
+    SkylakeX, Zen, SandyBridge: each rounds a matrix product its own way). That holds because of one
+    assumption, checked by the next two tests: strict is NumPy underneath and takes the very same
+    code path as "cpu" -- the same NumPy calls on arrays of the same shapes, strides and dtypes, in
+    the same order, with the same BLAS thread count -- and one OpenBLAS kernel gives the same bits
+    for the same call. Any branch that goes one way on strict and another on cpu (as when strict's
+    ``.base`` was a new object on every access and the optimizer's flat-buffer check failed there)
+    may round differently, and on some kernels it does."""
     if device == "cpu":
         pytest.skip("the CPU is the reference")
     config = CONFIGS[name]
@@ -68,6 +76,48 @@ def test_training_on_every_device_matches_the_cpu(name, device):
     # AdamW turns the rounding noise of such gradients into full-size steps on any two machines.)
     np.testing.assert_allclose(dev_losses, cpu_losses, rtol=1e-3 if device == "cuda" else 0)
     assert dev_losses[-1] < dev_losses[0]
+
+
+def test_views_name_their_owner_on_every_device_as_on_the_cpu(device):
+    """The optimizer's flat buffer is found through ``grad.base``: it must be one stable object on
+    every device (as NumPy's and CuPy's ``.base``), so clipping sums and scales the same buffers."""
+    def covering(device):
+        tg.manual_seed(0)
+        model = GPT(CONFIGS["gpt2"]).to(device)
+        opt = optim.AdamW(optim.gpt2_param_groups(model, 0.1), lr=1e-3)
+        x = np.zeros((2, 16), dtype=np.int64)
+        opt.zero_grad()
+        model(x, x)[1].backward()
+        grads = [p.grad.data for p in model.parameters()]
+        assert all(g.base is g.base for g in grads)
+        assert {id(g.base) for g in grads} == {id(f.grad) for f in opt.flat}
+        return [(b.ndim, b.size) for b in optim._covering_buffers(grads)]
+    on_cpu = covering("cpu")
+    assert len(on_cpu) == 2                    # the decayed and the undecayed group's buffers
+    assert covering(device) == on_cpu
+
+
+class _SqrtOneUlpHigh:
+    """A planted divergence in one path's arithmetic: strict's sqrt rounds one float up."""
+
+    def __call__(self, x, out=None, **kwargs):
+        r = np.nextafter(np.sqrt(x._a, **kwargs), np.inf)
+        if out is None:
+            return strict_backend._wrap(r)
+        out._a[...] = r
+        return out
+
+
+def test_the_exact_comparison_fails_when_strict_rounds_differently(monkeypatch):
+    strict_backend.register()
+    config = CONFIGS["gpt2"]
+    cpu_losses, _ = train_losses(config, "cpu")
+    assert train_losses(config, "strict")[0] == cpu_losses
+    monkeypatch.setattr(strict_backend._StrictModule, "sqrt", _SqrtOneUlpHigh(), raising=False)
+    planted, _ = train_losses(config, "strict")
+    assert planted[0] == cpu_losses[0]         # the first loss comes before any optimizer step
+    with pytest.raises(AssertionError, match="Not equal to tolerance rtol=0"):
+        np.testing.assert_allclose(planted, cpu_losses, rtol=0)
 
 
 def test_same_seed_same_initial_model_on_every_device(device):

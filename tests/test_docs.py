@@ -67,3 +67,23 @@ def test_readme_python_tour_runs():
         namespace = {}
         exec(compile(block, "README.md (python block)", "exec"), namespace)
         assert "model" in namespace and "loss" in namespace        # the tour's last lines ran
+
+
+def _pip_installs(text):
+    """Each `pip install ...` line's arguments, without pip's own options (-q) and comments."""
+    found = []
+    for line in text.splitlines():
+        match = re.search(r"\bpip install ([^#\n]*)", line)
+        if match:
+            found.append([a for a in shlex.split(match.group(1)) if not a.startswith("-") or a == "-e"])
+    return found
+
+
+def test_the_readme_test_install_is_what_ci_installs():
+    """A user who follows the README's test set-up gets what CI has (mpi4py with an MPI library)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("Tests (", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    ci_installs = [args for args in _pip_installs(ci) if args != ["pip"]]      # `--upgrade pip`
+    assert ci_installs and _pip_installs(section) == ci_installs
+    assert "python -m pytest -q" in section and "python -m pytest -q" in ci

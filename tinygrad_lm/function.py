@@ -143,11 +143,10 @@ class Function:
 
 
 def _root(array):
-    """The array that owns `array`'s memory (NumPy and CuPy: ``.base``; the strict test device
-    wraps NumPy arrays, so compare what it wraps)."""
+    """The array that owns `array`'s memory: ``.base``, which NumPy, CuPy and the strict test
+    device all return as one stable object (a view's base is the array it was taken from)."""
     base = getattr(array, "base", None)
-    root = array if base is None else base
-    return getattr(root, "_a", root)
+    return array if base is None else base
 
 
 def _is_view(out, x):
