@@ -14,12 +14,12 @@ import numpy as np
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 import tinygrad_lm as tg  # noqa: E402
 import tinygrad_lm.nn.functional as F  # noqa: E402
-from tinygrad_lm.tensor import _topological_order  # noqa: E402
+from tinygrad_lm.tensor import topological_order  # noqa: E402
 
 
 def txt_arrays_alive(out, T):
     seen, count = set(), 0
-    for node in _topological_order(out):
+    for node in topological_order(out):
         for array in ([node.data] + ([v for v in vars(node._ctx).values()] if node._ctx else [])):
             if isinstance(array, np.ndarray) and array.ndim >= 2 and array.shape[-2:] == (T, T) \
                     and id(array) not in seen:

@@ -26,8 +26,8 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from tests.browser import CHROMIUM, dump_dom  # noqa: E402
-from tinygrad_lm.attention_view import attention_view  # noqa: E402
-from tinygrad_lm.data import make_tokenizer  # noqa: E402
+from tinygrad_lm.viz.attention_view import attention_view  # noqa: E402
+from tinygrad_lm.data.text import make_tokenizer  # noqa: E402
 from tinygrad_lm.models import GPT, GPTConfig  # noqa: E402
 
 PROMPT = "The man ate the sandwich because he was hungry, so his friend made him another one with cheese."  # 20 tokens

@@ -7,7 +7,7 @@
 speed: one training step of the bert-mini preset (forward, masked-LM cross-entropy, backward,
 clipping, AdamW) on masked batches of its shape, in tinygrad_lm (models/bert_tasks.py BertMLM)
 and in transformers' BertForMaskedLM (same config, sdpa attention, torch.optim.AdamW). As
-tinygrad_lm/bench.py does: each engine in a fresh process per round, the order alternating, the
+tinygrad_lm/training/bench.py does: each engine in a fresh process per round, the order alternating, the
 median step time per engine and the median of the per-round ratios. --threads sets both engines'
 thread count (OPENBLAS_NUM_THREADS for NumPy's BLAS, torch.set_num_threads for PyTorch);
 --hidden-act gelu_new times both with the tanh GELU instead of BERT's exact (erf) one.
@@ -33,13 +33,14 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
-from tinygrad_lm import checkpoint, optim  # noqa: E402
-from tinygrad_lm.bench import _timed, peak_rss_mib  # noqa: E402
-from tinygrad_lm.config import make_optimizer  # noqa: E402
-from tinygrad_lm.data import load_split  # noqa: E402
-from tinygrad_lm.flops import blas_description  # noqa: E402
+from tinygrad_lm.training import checkpoint
+from tinygrad_lm import optim  # noqa: E402
+from tinygrad_lm.training.bench import _timed, peak_rss_mib  # noqa: E402
+from tinygrad_lm.training.config import make_optimizer  # noqa: E402
+from tinygrad_lm.data.text import load_split  # noqa: E402
+from tinygrad_lm.training.flops import blas_description  # noqa: E402
 from tinygrad_lm.models import build  # noqa: E402
-from tinygrad_lm.presets import PRESETS  # noqa: E402
+from tinygrad_lm.training.presets import PRESETS  # noqa: E402
 from tinygrad_lm.tensor import no_grad  # noqa: E402
 
 OURS, HF = "tinygrad_lm", "transformers"

@@ -10,7 +10,7 @@ line's validation loss, and the training time up to it (the sum of the logged ms
 steps before it; evaluation is not counted). It prints the validation loss of every preset at the
 same steps, and at the same training-time budgets (the last evaluation inside each budget).
 
-seqlen and torch reuse tinygrad_lm/bench.py: each engine in a fresh process per round, rounds
+seqlen and torch reuse tinygrad_lm/training/bench.py: each engine in a fresh process per round, rounds
 alternating. seqlen times our engine only (add --torch for PyTorch beside it) on random batches of
 the preset's shape with block_size = T.
 
@@ -30,10 +30,10 @@ import dataclasses  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tinygrad_lm as tg  # noqa: E402
-from tinygrad_lm.bench import run_bench  # noqa: E402
-from tinygrad_lm.gradient_flow import sequential_depth  # noqa: E402
+from tinygrad_lm.training.bench import run_bench  # noqa: E402
+from tinygrad_lm.teaching.gradient_flow import sequential_depth  # noqa: E402
 from tinygrad_lm.models import RNNLMConfig, build  # noqa: E402
-from tinygrad_lm.presets import PRESETS  # noqa: E402
+from tinygrad_lm.training.presets import PRESETS  # noqa: E402
 
 STEP = re.compile(r"^step\s+(\d+) \| loss ([\d.]+) \| lr \S+ \|\s+([\d.]+) ms/step")
 EVAL = re.compile(r"^eval\s+(\d+) \| train ([\d.]+) \| val ([\d.]+)")

@@ -7,7 +7,7 @@ speed: one training step of the seq2seq-dates preset (forward, cross-entropy wit
 backward, clipping, AdamW) on the same batches of date pairs, in tinygrad_lm (models/seq2seq.py)
 and in PyTorch (the same model written on torch.nn.Transformer: shared embedding * sqrt(d),
 sinusoidal positions, pre-LayerNorm, key padding masks, causal mask, tied head, torch.optim.AdamW).
-As tinygrad_lm/bench.py does: each engine in a fresh process per round, the order alternating, the
+As tinygrad_lm/training/bench.py does: each engine in a fresh process per round, the order alternating, the
 median step time per engine and the median of the per-round ratios; --threads sets both engines'
 threads (OPENBLAS_NUM_THREADS / OMP_NUM_THREADS, torch.set_num_threads).
 
@@ -28,14 +28,16 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
-from tinygrad_lm import checkpoint, dates, optim  # noqa: E402
-from tinygrad_lm.bench import _timed, peak_rss_mib  # noqa: E402
-from tinygrad_lm.config import make_optimizer  # noqa: E402
-from tinygrad_lm.flops import blas_description  # noqa: E402
+from tinygrad_lm.training import checkpoint
+from tinygrad_lm.data import dates
+from tinygrad_lm import optim  # noqa: E402
+from tinygrad_lm.training.bench import _timed, peak_rss_mib  # noqa: E402
+from tinygrad_lm.training.config import make_optimizer  # noqa: E402
+from tinygrad_lm.training.flops import blas_description  # noqa: E402
 from tinygrad_lm.models import build  # noqa: E402
-from tinygrad_lm.presets import PRESETS  # noqa: E402
-from tinygrad_lm.seq2seq_data import PairBatches  # noqa: E402
-from tinygrad_lm.seq2seq_decode import greedy_decode  # noqa: E402
+from tinygrad_lm.training.presets import PRESETS  # noqa: E402
+from tinygrad_lm.data.pairs import PairBatches  # noqa: E402
+from tinygrad_lm.decoding.beam_search import greedy_decode  # noqa: E402
 
 OURS, TORCH = "tinygrad_lm", "torch"
 

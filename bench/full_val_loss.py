@@ -7,9 +7,9 @@ import pathlib
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-from tinygrad_lm.checkpoint import load_model  # noqa: E402
-from tinygrad_lm.data import load_split  # noqa: E402
-from tinygrad_lm.train import split_loss  # noqa: E402
+from tinygrad_lm.training.checkpoint import load_model  # noqa: E402
+from tinygrad_lm.data.text import load_split  # noqa: E402
+from tinygrad_lm.training.loop import split_loss  # noqa: E402
 
 
 def main(checkpoint_path, dataset):

@@ -7,7 +7,7 @@
 #    equal steps and at equal training time.
 # 2. seqlen: one training step of atpesc and char-lstm at T = 32, 64, 128, 256 (our engine).
 # 3. torch: char-lstm in our engine (fused LSTM) against the same model in torch.nn (nn.LSTM),
-#    each in its own process, rounds alternating (tinygrad_lm/bench.py); once as the environment
+#    each in its own process, rounds alternating (tinygrad_lm/training/bench.py); once as the environment
 #    is, once without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE.
 # OPENBLAS_NUM_THREADS and OMP_NUM_THREADS default to 1 here (both engines on one core each): on a
 # machine shared with other jobs, two BLAS threads per process fight for the cores and the timings

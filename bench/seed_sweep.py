@@ -18,9 +18,9 @@ import time
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-from tinygrad_lm.data import load_meta, load_split  # noqa: E402
-from tinygrad_lm.presets import PRESETS  # noqa: E402
-from tinygrad_lm.train import batch_losses, split_loss, train  # noqa: E402
+from tinygrad_lm.data.text import load_meta, load_split  # noqa: E402
+from tinygrad_lm.training.presets import PRESETS  # noqa: E402
+from tinygrad_lm.training.loop import batch_losses, split_loss, train  # noqa: E402
 
 
 def estimate_spread(model, val, block_size, batch_size, eval_iters, n_batches=200, seed=0):

@@ -5,7 +5,7 @@
 # Runs `python -m tinygrad_lm bench` for each preset (PRESETS, default "atpesc baby") twice: once in
 # the environment as it is, once without OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE (which force an
 # older OpenBLAS kernel on some machines). OPENBLAS_NUM_THREADS is left as it is. Each engine runs
-# in its own process, 5 rounds alternating which goes first (see tinygrad_lm/bench.py).
+# in its own process, 5 rounds alternating which goes first (see tinygrad_lm/training/bench.py).
 set -u
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1

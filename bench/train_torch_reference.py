@@ -16,10 +16,10 @@ import torch
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 import tinygrad_lm as tg  # noqa: E402
 from tinygrad_lm.crosscheck.torch_gpt import from_ours  # noqa: E402
-from tinygrad_lm.data import CausalLMBatches, load_meta, load_split  # noqa: E402
+from tinygrad_lm.data.text import CausalLMBatches, load_meta, load_split  # noqa: E402
 from tinygrad_lm.models.gpt import GPT  # noqa: E402
-from tinygrad_lm.presets import PRESETS  # noqa: E402
-from tinygrad_lm.train import make_schedule  # noqa: E402
+from tinygrad_lm.training.presets import PRESETS  # noqa: E402
+from tinygrad_lm.training.loop import make_schedule  # noqa: E402
 
 
 def full_val_loss(model, val, T):

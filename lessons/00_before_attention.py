@@ -24,11 +24,13 @@ import numpy as np
 
 import tinygrad_lm as tg
 import tinygrad_lm.nn.functional as F
-from tinygrad_lm import nn, optim, viz
-from tinygrad_lm.gradient_flow import comparison_models, gradient_by_distance, sequential_depth, train_briefly
-from tinygrad_lm.lesson_utils import figure_path, pyplot, quick, shakespeare_text
+from tinygrad_lm import nn, optim
+from tinygrad_lm.viz import plots as viz
+from tinygrad_lm.teaching.gradient_flow import (comparison_models, gradient_by_distance, sequential_depth,
+    train_briefly)
+from tinygrad_lm.teaching.lesson_utils import figure_path, pyplot, quick, shakespeare_text
 from tinygrad_lm.models import GPT, RNNLM, GPTConfig, RNNLMConfig
-from tinygrad_lm.presets import PRESETS
+from tinygrad_lm.training.presets import PRESETS
 from tinygrad_lm.tokenizers import CharTokenizer
 
 text = shakespeare_text()
@@ -158,7 +160,7 @@ print(f"loss {loss:.4f}: BPTT by hand == nn.RNN's gradients (W_ih, W_hh, biases,
 # cannot learn from what lies far back, however long its window. (When they grow, the gradient
 # explodes instead; clipping handles that one.)
 #
-# `tinygrad_lm.gradient_flow` measures g(d) = ‖dL/dx_{T−1−d}‖ (x = the token embeddings, L = the
+# `tinygrad_lm.teaching.gradient_flow` measures g(d) = ‖dL/dx_{T−1−d}‖ (x = the token embeddings, L = the
 # cross-entropy of the last prediction) on windows of real text, for three models of about 62k
 # parameters: a tanh RNN, an LSTM and a one-layer GPT, each at initialisation and after a short
 # training (the same steps, batches and AdamW for all three).

@@ -8,7 +8,8 @@
 # %%
 import time
 
-from tinygrad_lm.lesson_utils import figure_path, pyplot, quick, shakespeare_text, gpt2_tokenizer_or_none
+from tinygrad_lm.teaching.lesson_utils import (figure_path, pyplot, quick, shakespeare_text,
+    gpt2_tokenizer_or_none)
 from tinygrad_lm.tokenizers import BPETokenizer, CharTokenizer, WordTokenizer
 
 text = shakespeare_text(limit=quick(None, 200_000))

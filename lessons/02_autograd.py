@@ -17,8 +17,8 @@ import numpy as np
 
 import tinygrad_lm as tg
 from tinygrad_lm.gradcheck import gradcheck
-from tinygrad_lm.graph import Graph
-from tinygrad_lm.lesson_utils import figure_path, pyplot
+from tinygrad_lm.viz.graph import Graph
+from tinygrad_lm.teaching.lesson_utils import figure_path, pyplot
 
 a_val, b_val = 0.7, -1.3
 u = a_val * b_val + math.tanh(a_val)

@@ -13,8 +13,8 @@ import numpy as np
 import tinygrad_lm as tg
 import tinygrad_lm.nn.functional as F
 from tinygrad_lm import nn
-from tinygrad_lm.lesson_utils import QUICK, figure_path, pyplot, quick, shakespeare_text
-from tinygrad_lm.viz import visible
+from tinygrad_lm.teaching.lesson_utils import QUICK, figure_path, pyplot, quick, shakespeare_text
+from tinygrad_lm.viz.plots import visible
 from tinygrad_lm.tokenizers import CharTokenizer
 
 rng = np.random.default_rng(0)

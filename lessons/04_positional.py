@@ -12,7 +12,7 @@ import numpy as np
 import tinygrad_lm as tg
 import tinygrad_lm.nn.functional as F
 from tinygrad_lm import nn
-from tinygrad_lm.lesson_utils import figure_path, pyplot
+from tinygrad_lm.teaching.lesson_utils import figure_path, pyplot
 from tinygrad_lm.nn.positional import sinusoidal_table
 
 words = sorted(set("the man ate sandwich".split()))

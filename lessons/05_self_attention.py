@@ -12,7 +12,7 @@ import numpy as np
 import tinygrad_lm as tg
 import tinygrad_lm.nn.functional as F
 from tinygrad_lm import nn
-from tinygrad_lm.lesson_utils import figure_path, pyplot
+from tinygrad_lm.teaching.lesson_utils import figure_path, pyplot
 
 tg.manual_seed(1337)
 B, T, C, head_size = 4, 8, 32, 16
@@ -67,12 +67,12 @@ print("hand-written == fused op == Head module")
 # uniform (each query spreads evenly over the keys it may see); after, each query picks a few keys.
 
 # %%
-from tinygrad_lm.data import CausalLMBatches
-from tinygrad_lm.lesson_utils import distance_from_uniform, quick, shakespeare_text
+from tinygrad_lm.data.text import CausalLMBatches
+from tinygrad_lm.teaching.lesson_utils import distance_from_uniform, quick, shakespeare_text
 from tinygrad_lm.models.gpt import GPT, GPTConfig
 from tinygrad_lm.optim import AdamW
 from tinygrad_lm.tokenizers import CharTokenizer
-from tinygrad_lm.viz import visible
+from tinygrad_lm.viz.plots import visible
 
 text = shakespeare_text(limit=300_000)
 tok = CharTokenizer.from_text(text)
@@ -116,7 +116,7 @@ fig.savefig(figure_path("05_attention.png"), dpi=90, bbox_inches="tight")
 # that opens offline in any browser.
 
 # %%
-from tinygrad_lm.attention_view import attention_view
+from tinygrad_lm.viz.attention_view import attention_view
 
 view = attention_view(small, tok, line)
 assert np.allclose(view.weights[0, 0], trained)       # the page shows the weights the model computed

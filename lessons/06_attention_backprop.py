@@ -22,7 +22,7 @@ import numpy as np
 import tinygrad_lm as tg
 import tinygrad_lm.nn.functional as F
 from tinygrad_lm.gradcheck import gradcheck
-from tinygrad_lm.lesson_utils import figure_path, pyplot
+from tinygrad_lm.teaching.lesson_utils import figure_path, pyplot
 
 rng = np.random.default_rng(0)
 T, D = 6, 4
@@ -159,7 +159,7 @@ assert np.all(dS[future] == 0)                 # no gradient flows into masked s
 # lesson's own code, and about a version with a classic bug (dK without the transpose of dS).
 
 # %%
-from tinygrad_lm.exercises import check
+from tinygrad_lm.teaching.exercises import check
 
 
 def attention_backward(Q, K, V, G, scale):                    # this lesson's steps, as a function

@@ -18,7 +18,7 @@ import tinygrad_lm.nn.functional as F
 from tinygrad_lm import nn
 from tinygrad_lm.models.gpt import Block, GPTConfig
 from tinygrad_lm.gradcheck import gradcheck
-from tinygrad_lm.lesson_utils import figure_path, pyplot
+from tinygrad_lm.teaching.lesson_utils import figure_path, pyplot
 
 tg.manual_seed(0)
 B, T, C, H = 2, 8, 32, 4

@@ -14,7 +14,7 @@ import numpy as np
 import tinygrad_lm as tg
 import tinygrad_lm.nn.functional as F
 from tinygrad_lm.gradcheck import gradcheck
-from tinygrad_lm.lesson_utils import figure_path, pyplot
+from tinygrad_lm.teaching.lesson_utils import figure_path, pyplot
 
 logits = np.array([0.5, 0.1, 0.3])                 # the tutorial's three logits
 probs = np.exp(logits) / np.exp(logits).sum()

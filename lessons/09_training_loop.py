@@ -20,11 +20,11 @@ import math
 import numpy as np
 
 from tinygrad_lm import Tensor, nn, optim
-from tinygrad_lm.lesson_utils import figure_path, quick, shakespeare_text
-from tinygrad_lm.data import prepare
-from tinygrad_lm.presets import PRESETS
-from tinygrad_lm.train import train
-from tinygrad_lm.viz import plot_attention, plot_losses
+from tinygrad_lm.teaching.lesson_utils import figure_path, quick, shakespeare_text
+from tinygrad_lm.data.text import prepare
+from tinygrad_lm.training.presets import PRESETS
+from tinygrad_lm.training.loop import train
+from tinygrad_lm.viz.plots import plot_attention, plot_losses
 
 # AdamW by hand on one parameter vector, against the library
 rng = np.random.default_rng(0)
@@ -50,7 +50,7 @@ print("AdamW by hand == tinygrad_lm.optim.AdamW")
 # every step of training in one screen: draw a batch of random windows, forward to the loss,
 # backward to every parameter's gradient, clip the gradients' global norm, let AdamW update the
 # weights, log. (Clipping is off in the tutorial's preset; we turn it on here, at 1.0, so that the
-# line runs.) The library's `train()` runs this same step (`train_step` in `tinygrad_lm/train.py`)
+# line runs.) The library's `train()` runs this same step (`train_step` in `tinygrad_lm/training/loop.py`)
 # inside a `Run` that adds evaluation, checkpoints, resuming and clean stops. Same seed, same
 # numbers: the cell below checks that its first losses are exactly `train()`'s.
 
@@ -61,7 +61,7 @@ import tempfile
 import time
 
 import tinygrad_lm as tg
-from tinygrad_lm.data import CausalLMBatches, load_split
+from tinygrad_lm.data.text import CausalLMBatches, load_split
 from tinygrad_lm.models.gpt import GPT
 
 work = pathlib.Path(tempfile.mkdtemp(prefix="lesson09_"))
@@ -121,7 +121,7 @@ fig = plot_losses(result["history"], evals, figure_path("09_loss.png"), title="a
 # ## A sample
 
 # %%
-from tinygrad_lm.data import load_tokenizer
+from tinygrad_lm.data.text import load_tokenizer
 
 tok = load_tokenizer(meta)
 ids = result["model"].generate([tok.encode("\n")], 200, temperature=1.0, seed=0)
@@ -135,7 +135,7 @@ print(tok.decode(ids[0].tolist()))
 # uniform is measured in nats (lesson 5); the trained model must be well away from it.
 
 # %%
-from tinygrad_lm.lesson_utils import distance_from_uniform
+from tinygrad_lm.teaching.lesson_utils import distance_from_uniform
 
 prompt = "ROMEO:"
 ids = np.array([tok.encode(prompt)])
@@ -157,8 +157,8 @@ fig = plot_attention(maps, list(prompt), figure_path("09_attention.png"),
 # 3. Train with `decay_lr=True` (warmup + cosine). Does the final loss improve?
 
 # %%
-from tinygrad_lm.train import sweep
-from tinygrad_lm.viz import plot_sweep
+from tinygrad_lm.training.loop import sweep
+from tinygrad_lm.viz.plots import plot_sweep
 
 steps = quick(300, 10)
 sweep_config = dataclasses.replace(train_config, max_iters=steps, eval_interval=max(steps // 3, 1),

@@ -13,9 +13,9 @@ import time
 import numpy as np
 
 import tinygrad_lm as tg
-from tinygrad_lm.generate import sample_next
+from tinygrad_lm.models.generation import sample_next
 from tinygrad_lm.models.gpt import GPT, GPTConfig
-from tinygrad_lm.lesson_utils import figure_path, pyplot, quick
+from tinygrad_lm.teaching.lesson_utils import figure_path, pyplot, quick
 
 logits = np.array([[3.0, 2.0, 1.0, 0.0, -1.0]])
 for temperature in (0.5, 1.0, 2.0):

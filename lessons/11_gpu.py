@@ -14,8 +14,8 @@ import numpy as np
 import tinygrad_lm as tg
 from tinygrad_lm import backend, optim
 from tinygrad_lm.models.gpt import GPT
-from tinygrad_lm.presets import PRESETS
-from tinygrad_lm.lesson_utils import figure_path, pyplot, quick
+from tinygrad_lm.training.presets import PRESETS
+from tinygrad_lm.teaching.lesson_utils import figure_path, pyplot, quick
 
 HAS_GPU = backend.is_available("cuda")
 print("GPU available:", HAS_GPU)

@@ -18,7 +18,7 @@ import numpy as np
 
 import tinygrad_lm as tg
 from tinygrad_lm.models.gpt import GPT, GPTConfig
-from tinygrad_lm.lesson_utils import figure_path, pyplot
+from tinygrad_lm.teaching.lesson_utils import figure_path, pyplot
 
 config = GPTConfig.gpt2(vocab_size=17, block_size=8, n_layer=1, n_head=2, n_embd=16)
 tg.manual_seed(0)
@@ -47,7 +47,7 @@ fig.savefig(figure_path("12_gradient_average.png"), dpi=90)
 
 # %% [markdown]
 # ## The real thing
-# `tinygrad_lm/distributed.py`: broadcast parameters from rank 0, each rank its own shard, one
+# `tinygrad_lm/training/distributed.py`: broadcast parameters from rank 0, each rank its own shard, one
 # Allreduce over the flat gradient buffer, logging and checkpoints on rank 0 only. Here two ranks
 # run a few steps and compare with one process (the test suite runs the same script).
 

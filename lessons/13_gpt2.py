@@ -16,9 +16,9 @@ import numpy as np
 import tinygrad_lm as tg
 from tinygrad_lm.models.gpt import GPT, GPTConfig
 from tinygrad_lm.errors import PretrainedError
-from tinygrad_lm.hf import download_gpt2
-from tinygrad_lm.lesson_utils import figure_path, gpt2_tokenizer_or_none
-from tinygrad_lm.viz import plot_attention
+from tinygrad_lm.io.hf import download_gpt2
+from tinygrad_lm.teaching.lesson_utils import figure_path, gpt2_tokenizer_or_none
+from tinygrad_lm.viz.plots import plot_attention
 
 # TINYGRAD_LM_GPT2_MODEL: a folder with config.json + model.safetensors, or a size name
 # ("gpt2", "gpt2-medium", ...) to download it from the Hugging Face hub (needs the internet).
@@ -68,7 +68,7 @@ if tok is not None:
 # shows a model trained here, offline, that does attend selectively.
 
 # %%
-from tinygrad_lm.lesson_utils import distance_from_uniform
+from tinygrad_lm.teaching.lesson_utils import distance_from_uniform
 
 text = "The man ate the sandwich because he was hungry"
 ids = tok.encode(text) if tok is not None else list(range(9))
@@ -93,7 +93,7 @@ print("attention maps:", maps.shape, "(layer, head, query, key)")
 # writes the page to a file that works offline (and keeps the PNG grid for printing).
 
 # %%
-from tinygrad_lm.attention_view import AttentionView, attention_view
+from tinygrad_lm.viz.attention_view import AttentionView, attention_view
 
 if tok is not None:
     view = attention_view(model, tok, text)

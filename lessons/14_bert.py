@@ -22,9 +22,9 @@ import numpy as np
 
 import tinygrad_lm as tg
 import tinygrad_lm.nn.functional as F
-from tinygrad_lm.attention_view import BIDIRECTIONAL, attention_view
-from tinygrad_lm.fill_mask import contextual_embeddings, fill_mask
-from tinygrad_lm.lesson_utils import QUICK, figure_path, pyplot, quick, shakespeare_text
+from tinygrad_lm.viz.attention_view import BIDIRECTIONAL, attention_view
+from tinygrad_lm.decoding.fill_mask import contextual_embeddings, fill_mask
+from tinygrad_lm.teaching.lesson_utils import QUICK, figure_path, pyplot, quick, shakespeare_text
 from tinygrad_lm.models.bert import BertConfig, BertForMaskedLM, BertForSequenceClassification
 from tinygrad_lm.optim import AdamW
 from tinygrad_lm.tokenizers.wordpiece import WordPieceTokenizer
@@ -315,7 +315,7 @@ assert nsp_losses[-1] < nsp_losses[0] - 0.1
 # ## One word, many vectors: contextual embeddings
 # A word embedding table gives "lord" one vector wherever it stands. BERT's output at "lord"
 # depends on the whole sentence around it, so the same word in different lines gets different
-# vectors -- *contextual* embeddings (`contextual_embeddings` in tinygrad_lm/fill_mask.py; the
+# vectors -- *contextual* embeddings (`contextual_embeddings` in tinygrad_lm/decoding/fill_mask.py; the
 # `embed` command prints them for a Hugging Face BERT). Below: a few common words, each in many
 # lines of the held-out text, projected onto two principal components. Each word forms a cloud,
 # not a point: its spread is the context.
@@ -362,8 +362,8 @@ fig.savefig(figure_path("14_contextual_pca.png"), dpi=90, bbox_inches="tight")
 # the tutorial's blank and separates the two meanings of "bank".
 
 # %%
-from tinygrad_lm.fill_mask import load_fill_mask
-from tinygrad_lm.hf import resolve_bert_dir
+from tinygrad_lm.decoding.fill_mask import load_fill_mask
+from tinygrad_lm.io.hf import resolve_bert_dir
 
 bert_choice = os.environ.get("TINYGRAD_LM_BERT_MODEL")
 if not bert_choice:

@@ -18,7 +18,7 @@ import tempfile
 
 import numpy as np
 
-from tinygrad_lm.data import load_split, load_tokenizer
+from tinygrad_lm.data.text import load_split, load_tokenizer
 from tinygrad_lm.genomes import read_dates, read_fasta, read_genbank, translate
 from tinygrad_lm.genomes.baselines import ClosestGenomeModel, MarkovModel, differences, select_markov_order
 from tinygrad_lm.genomes.probes import (base_surprisal, codon_frequencies, intact_fraction, majority_accuracy,
@@ -26,10 +26,10 @@ from tinygrad_lm.genomes.probes import (base_surprisal, codon_frequencies, intac
                                         sample_genes, sequence_embedding, split_genomes, tok_end_id)
 from tinygrad_lm.genomes.report import read_metadata_column
 from tinygrad_lm.genomes.sarscov2 import corpus_files, prepare_genomes, select_genomes, split_by_date
-from tinygrad_lm.lesson_utils import QUICK, figure_path, pyplot, quick
-from tinygrad_lm.presets import PRESETS
+from tinygrad_lm.teaching.lesson_utils import QUICK, figure_path, pyplot, quick
+from tinygrad_lm.training.presets import PRESETS
 from tinygrad_lm.tokenizers import CodonTokenizer, NucleotideTokenizer, nucleotide_bpe
-from tinygrad_lm.train import train
+from tinygrad_lm.training.loop import train
 
 paths = corpus_files(download=not QUICK)          # three public files, sha256-checked (genomes/sarscov2.py)
 records = read_fasta(paths["sequences"])

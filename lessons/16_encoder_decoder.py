@@ -28,16 +28,17 @@ import numpy as np
 import tinygrad_lm as tg
 import tinygrad_lm.nn.functional as F
 from tinygrad_lm import nn
-from tinygrad_lm.dates import MONTHS, date_pairs, date_tokenizer, encode_pairs, pairs_of_dates, split_dates
-from tinygrad_lm.lesson_utils import QUICK, figure_path, pyplot, quick
+from tinygrad_lm.data.dates import (MONTHS, date_pairs, date_tokenizer, encode_pairs, pairs_of_dates,
+    split_dates)
+from tinygrad_lm.teaching.lesson_utils import QUICK, figure_path, pyplot, quick
 from tinygrad_lm.models import Seq2Seq, Seq2SeqConfig
 from tinygrad_lm.optim import AdamW, WarmupCosineLR
-from tinygrad_lm.seq2seq_attention import alignment_view, text_alignment
-from tinygrad_lm.seq2seq_data import PairBatches
-from tinygrad_lm.seq2seq_decode import DecoderSteps, beam_search, greedy_decode
+from tinygrad_lm.viz.alignment import alignment_view, text_alignment
+from tinygrad_lm.data.pairs import PairBatches
+from tinygrad_lm.decoding.beam_search import DecoderSteps, beam_search, greedy_decode
 from tinygrad_lm.tensor import no_grad
-from tinygrad_lm.translate import exact_match, translate
-from tinygrad_lm.viz import plot_alignment
+from tinygrad_lm.decoding.translate import exact_match, translate
+from tinygrad_lm.viz.plots import plot_alignment
 
 rng = np.random.default_rng(0)
 tok = date_tokenizer()

@@ -12,7 +12,7 @@ import importlib.util
 import pathlib
 import sys
 
-from tinygrad_lm.exercises import EXERCISES, check, reference_solution
+from tinygrad_lm.teaching.exercises import EXERCISES, check, reference_solution
 
 HERE = pathlib.Path(__file__).resolve().parent
 

@@ -3,7 +3,7 @@
     python lessons/check_exercise.py linear_backward        # or softmax_backward,
     python lessons/check_exercise.py attention_backward     # layer_norm_backward, or --all
 
-The checker (tinygrad_lm/exercises.py) feeds your function small random float64 arrays and a random
+The checker (tinygrad_lm/teaching/exercises.py) feeds your function small random float64 arrays and a random
 upstream gradient G = dL/dy, and compares each gradient you return with the engine's autograd and
 with finite differences; it names the gradient that is wrong and where. Every function returns one
 gradient per input (each the input's shape), in the order of the inputs. In a notebook:

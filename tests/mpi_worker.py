@@ -11,7 +11,8 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 import tinygrad_lm as tg  # noqa: E402
-from tinygrad_lm import checkpoint, distributed, optim  # noqa: E402
+from tinygrad_lm.training import checkpoint, distributed
+from tinygrad_lm import optim  # noqa: E402
 from tinygrad_lm.models.gpt import GPT, GPTConfig  # noqa: E402
 
 CONFIG = GPTConfig.gpt2(vocab_size=17, block_size=8, n_layer=2, n_head=2, n_embd=16)
@@ -56,7 +57,7 @@ def parity(k, b):
 
 
 def train_run(dataset, out):
-    from tinygrad_lm.train import TrainConfig, train
+    from tinygrad_lm.training.loop import TrainConfig, train
     comm = distributed.init()
     saves = []
     original = checkpoint.save

@@ -16,11 +16,11 @@ import pytest
 
 import tinygrad_lm as tg
 from tinygrad_lm import backend
-from tinygrad_lm.attention_view import BIDIRECTIONAL, CAUSAL, CROSS
+from tinygrad_lm.viz.attention_view import BIDIRECTIONAL, CAUSAL, CROSS
 from tinygrad_lm.models import Seq2Seq, Seq2SeqConfig
 from tinygrad_lm.nn.transformer import MultiheadAttention
-from tinygrad_lm.seq2seq_attention import alignment, alignment_view, attention_weights, record_attention
-from tinygrad_lm.seq2seq_decode import DecoderSteps, greedy_decode
+from tinygrad_lm.viz.alignment import alignment, alignment_view, attention_weights, record_attention
+from tinygrad_lm.decoding.beam_search import DecoderSteps, greedy_decode
 from tinygrad_lm.tensor import Tensor, no_grad
 
 PAD, BOS, EOS = 0, 1, 2
@@ -134,7 +134,7 @@ def test_alignment_view_and_figure(device, tmp_path):
     assert view.sections[2]["key_tokens"] == ["<bos>"] + out_tokens[:-1]
     assert "cross-attention" in view.to_html()
     pytest.importorskip("matplotlib")
-    from tinygrad_lm.viz import plot_alignment
+    from tinygrad_lm.viz.plots import plot_alignment
     fig = plot_alignment(a.cross, src_tokens, out_tokens, tmp_path / "alignment.png")
     assert (tmp_path / "alignment.png").stat().st_size > 1000
     assert len(fig.axes) == 2 * 2 + 1
@@ -144,10 +144,10 @@ def test_alignment_view_and_figure(device, tmp_path):
 # ------------------------------------------------------------------ 4. the attention command
 def test_attention_command_draws_a_seq2seq_checkpoints_alignment(tmp_path, capsys):
     pytest.importorskip("matplotlib")
-    from tinygrad_lm import checkpoint
+    from tinygrad_lm.training import checkpoint
     from tinygrad_lm.cli import main
-    from tinygrad_lm.dates import date_tokenizer
-    from tinygrad_lm.seq2seq_attention import text_alignment
+    from tinygrad_lm.data.dates import date_tokenizer
+    from tinygrad_lm.viz.alignment import text_alignment
     tok = date_tokenizer()
     tg.manual_seed(1)
     cfg = Seq2SeqConfig(src_vocab_size=tok.vocab_size, tgt_vocab_size=tok.vocab_size, block_size=12, d_model=8,
@@ -172,7 +172,7 @@ def test_attention_command_draws_a_seq2seq_checkpoints_alignment(tmp_path, capsy
 # ------------------------------------------------------------------ 5. the month lights up
 def month_span(source):
     """Where the month's name (or its 3-letter abbreviation) stands in a date as written, or None."""
-    from tinygrad_lm.dates import MONTHS
+    from tinygrad_lm.data.dates import MONTHS
     low = source.lower()
     for names in ([m.lower() for m in MONTHS], [m[:3].lower() for m in MONTHS]):
         found = [(low.find(n), len(n)) for n in names if n in low]
@@ -186,10 +186,10 @@ def test_a_briefly_trained_model_looks_at_the_month_name_to_write_the_month():
     """A small Seq2Seq trained for a few hundred steps on the dates task: while writing the month's
     digits (positions 5 and 6 of YYYY-MM-DD) most of its cross-attention (averaged over layers
     and heads) falls on the month's name, and far less while writing the year."""
-    from tinygrad_lm.dates import date_pairs, date_tokenizer, encode_pairs, pairs_of_dates, split_dates
+    from tinygrad_lm.data.dates import date_pairs, date_tokenizer, encode_pairs, pairs_of_dates, split_dates
     from tinygrad_lm.optim import AdamW
-    from tinygrad_lm.seq2seq_attention import text_alignment
-    from tinygrad_lm.seq2seq_data import PairBatches
+    from tinygrad_lm.viz.alignment import text_alignment
+    from tinygrad_lm.data.pairs import PairBatches
     tok = date_tokenizer()
     train_dates, val_dates = split_dates(seed=0)
     steps, batch = 250, 32

@@ -12,8 +12,8 @@ import sys
 import numpy as np
 import pytest
 
-from tinygrad_lm import checkpoint
-from tinygrad_lm.attention_view import BIDIRECTIONAL, CAUSAL, CROSS, SCALE, AttentionView, attention_view
+from tinygrad_lm.training import checkpoint
+from tinygrad_lm.viz.attention_view import BIDIRECTIONAL, CAUSAL, CROSS, SCALE, AttentionView, attention_view
 from tinygrad_lm.cli import main
 from tinygrad_lm.errors import ConfigError
 from tinygrad_lm.models import GPT, GPTConfig
@@ -125,7 +125,7 @@ def test_bad_weights_are_a_clear_error(args, message):
 
 
 def test_too_many_weights_for_a_page_are_refused(monkeypatch):
-    import tinygrad_lm.attention_view as module
+    import tinygrad_lm.viz.attention_view as module
     monkeypatch.setattr(module, "MAX_WEIGHTS", 100)
     view = AttentionView(np.ones((2, 2, 6, 6)) / 6, list("abcdef"))
     assert view.weights.shape == (2, 2, 6, 6)                  # the arrays stay usable; the page is refused
@@ -179,7 +179,7 @@ def test_repr_html_in_a_real_kernel_shows_the_view():
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
-    source = ("import numpy as np\nfrom tinygrad_lm.attention_view import AttentionView\n"
+    source = ("import numpy as np\nfrom tinygrad_lm.viz.attention_view import AttentionView\n"
               "w = np.tril(np.ones((3, 3))); w /= w.sum(-1, keepdims=True)\n"
               "AttentionView(np.stack([np.stack([w, w])]), ['a', 'b', 'c'])")
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from tinygrad_lm.bench import OURS, _run_worker, run_bench
+from tinygrad_lm.training.bench import OURS, _run_worker, run_bench
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 HAS_TORCH = importlib.util.find_spec("torch") is not None

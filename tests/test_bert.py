@@ -10,7 +10,7 @@ import pytest
 import tinygrad_lm as tg
 from tinygrad_lm.errors import PretrainedError
 from tinygrad_lm.models.bert import BertConfig, BertForMaskedLM, BertForSequenceClassification, BertModel
-from tinygrad_lm.safetensors import load_file, save_file
+from tinygrad_lm.io.safetensors import load_file, save_file
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list("abcdefghijklmnopqrstuvwxyz.,!?") + \
     ["the", "cat", "sat", "on", "mat", "##s", "##ing", "dog", "run"]

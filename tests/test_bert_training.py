@@ -9,11 +9,12 @@ import sys
 import numpy as np
 import pytest
 
-from tinygrad_lm import checkpoint
-from tinygrad_lm.bert_data import IGNORE_INDEX, MaskedLMBatches, NextSentenceBatches, SpecialTokens, mask_tokens
+from tinygrad_lm.training import checkpoint
+from tinygrad_lm.data.masked_lm import (IGNORE_INDEX, MaskedLMBatches, NextSentenceBatches, SpecialTokens,
+    mask_tokens)
 from tinygrad_lm.errors import ConfigError, DataError
 from tinygrad_lm.models import BertClassifierConfig, BertMLM, BertMLMConfig, FAMILIES, build, family_of
-from tinygrad_lm.presets import PRESETS
+from tinygrad_lm.training.presets import PRESETS
 from tinygrad_lm.tokenizers import CharTokenizer
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

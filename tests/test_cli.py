@@ -10,7 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from tinygrad_lm import checkpoint, errors
+from tinygrad_lm.training import checkpoint
+from tinygrad_lm import errors
 from tinygrad_lm.tokenizers import CharTokenizer
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

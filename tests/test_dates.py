@@ -7,8 +7,8 @@ import re
 import numpy as np
 import pytest
 
-from tinygrad_lm import dates as D
-from tinygrad_lm.data import load_meta, load_split
+from tinygrad_lm.data import dates as D
+from tinygrad_lm.data.text import load_meta, load_split
 from tinygrad_lm.errors import ConfigError
 
 MONTH = {name.lower(): i + 1 for i, name in enumerate(D.MONTHS)}

@@ -37,7 +37,7 @@ def test_two_ranks_equal_one_process_with_double_batch():
 
 
 def test_only_rank_zero_logs_and_writes_checkpoints(tmp_path):
-    from tinygrad_lm.data import prepare
+    from tinygrad_lm.data.text import prepare
     src = tmp_path / "input.txt"
     src.write_text("To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n" * 40)
     prepare(src, tmp_path / "data")
@@ -51,7 +51,7 @@ def test_only_rank_zero_logs_and_writes_checkpoints(tmp_path):
     assert mfus and all(0 < m <= 100 for m in mfus), out.stdout
     # the job resubmitted with another number of ranks (here: one process) continues the run
     from tinygrad_lm.models.gpt import GPTConfig
-    from tinygrad_lm.train import TrainConfig, train
+    from tinygrad_lm.training.loop import TrainConfig, train
     cfg = TrainConfig(batch_size=4, max_iters=8, eval_interval=3, eval_iters=2, log_interval=3,
                       out_dir=str(tmp_path / "out"), warmup_iters=1, lr_decay_iters=6)
     lines = []
@@ -69,7 +69,7 @@ def test_a_failing_rank_ends_the_whole_job():
 
 
 def test_a_save_that_fails_on_rank_zero_ends_every_rank(tmp_path):
-    from tinygrad_lm.data import prepare
+    from tinygrad_lm.data.text import prepare
     src = tmp_path / "input.txt"
     src.write_text("To be, or not to be, that is the question:\n" * 60)
     prepare(src, tmp_path / "data")

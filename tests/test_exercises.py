@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from tinygrad_lm.exercises import EXERCISES, check, reference_solution
+from tinygrad_lm.teaching.exercises import EXERCISES, check, reference_solution
 
 LESSONS = pathlib.Path(__file__).resolve().parent.parent / "lessons"
 
@@ -60,7 +60,7 @@ def run_checker(*args):
 def test_the_checker_command(tmp_path):
     answers = tmp_path / "answers.py"
     answers.write_text(
-        "from tinygrad_lm.exercises import reference_solution\n"
+        "from tinygrad_lm.teaching.exercises import reference_solution\n"
         "layer_norm_backward = reference_solution('layer_norm_backward')\n"
         "def attention_backward(Q, K, V, G, scale):\n"
         "    dQ, dK, dV = reference_solution('attention_backward')(Q, K, V, G, scale)\n"

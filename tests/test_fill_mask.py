@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from tinygrad_lm import nn
-from tinygrad_lm.attention_view import BIDIRECTIONAL, attention_view
+from tinygrad_lm.viz.attention_view import BIDIRECTIONAL, attention_view
 from tinygrad_lm.cli import main
 from tinygrad_lm.errors import ConfigError, EncodeError
-from tinygrad_lm.fill_mask import contextual_embeddings, fill_mask, load_fill_mask
+from tinygrad_lm.decoding.fill_mask import contextual_embeddings, fill_mask
+from tinygrad_lm.training.pretrained import load_fill_mask
 from tinygrad_lm.models.bert import BertConfig, BertForMaskedLM
 from tinygrad_lm.random import manual_seed
 from tinygrad_lm.tokenizers.wordpiece import WordPieceTokenizer
@@ -173,7 +174,8 @@ def test_command_errors_are_one_line(bert_dir, tmp_path, args, message):
 
 def test_a_masked_lm_training_checkpoint_fills_masks_with_its_own_tokenizer(tmp_path, capsys):
     """A bert-mini-style checkpoint: a character vocabulary, then [PAD] [CLS] [SEP] [MASK]."""
-    from tinygrad_lm import checkpoint, models
+    from tinygrad_lm.training import checkpoint
+    from tinygrad_lm import models
     from tinygrad_lm.models.bert_tasks import BertMLM, BertMLMConfig
     from tinygrad_lm.tokenizers import CharTokenizer
     chars = CharTokenizer.from_text("to be or not to be, that is the question\n")

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from tinygrad_lm import flops
+from tinygrad_lm.training import flops
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import pytest
 
 import tinygrad_lm as tg
 from tinygrad_lm import backend
-from tinygrad_lm.generate import generate, sample_next
+from tinygrad_lm.models.generation import generate, sample_next
 from tinygrad_lm.models.gpt import GPT, GPTConfig
 
 CONFIGS = {

@@ -202,7 +202,7 @@ def test_intact_gene_and_the_random_codon_baseline():
 
 
 def test_sample_genes_equals_greedy_generation_within_the_context_and_refills_beyond_it():
-    from tinygrad_lm.generate import generate
+    from tinygrad_lm.models.generation import generate
     from tinygrad_lm.genomes.probes import sample_genes
     from tinygrad_lm.random import manual_seed
     manual_seed(3)

@@ -10,8 +10,8 @@ import random
 import numpy as np
 import pytest
 
-from tinygrad_lm.data import CausalLMBatches, load_meta, load_split, load_tokenizer
-from tinygrad_lm.download import sha256_of
+from tinygrad_lm.data.text import CausalLMBatches, load_meta, load_split, load_tokenizer
+from tinygrad_lm.io.download import sha256_of
 from tinygrad_lm.errors import ConfigError, DataError, SequenceFileError
 from tinygrad_lm.genomes import (GeneLocator, GeneNotFound, Location, clean_sequence, parse_location, prepare_genomes,
                                  read_dates, read_fasta, read_genbank, split_by_date, translate, unknown_fraction)

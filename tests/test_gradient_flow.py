@@ -8,8 +8,8 @@ import pytest
 
 import tinygrad_lm as tg
 import tinygrad_lm.nn.functional as F
-from tinygrad_lm.gradient_flow import (comparison_configs, comparison_models, gradient_by_distance, input_gradients,
-                                      sequential_depth)
+from tinygrad_lm.teaching.gradient_flow import (comparison_configs, comparison_models, gradient_by_distance,
+    input_gradients, sequential_depth)
 from tinygrad_lm.models import GPT, RNNLM, GPTConfig, RNNLMConfig
 
 SMALL = {"tanh RNN": RNNLMConfig(vocab_size=12, block_size=7, cell="rnn_tanh", n_embd=4, n_hidden=6),

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import tinygrad_lm as tg
 from tinygrad_lm.models.gpt import GPT, GPTConfig
 from tinygrad_lm.errors import PretrainedError
-from tinygrad_lm.safetensors import SafetensorsError, dump_bytes, load_bytes, load_file, save_file
+from tinygrad_lm.io.safetensors import SafetensorsError, dump_bytes, load_bytes, load_file, save_file
 
 
 # ------------------------------------------------------------------ safetensors
@@ -149,8 +149,8 @@ def test_finetune_from_a_gpt2_directory_and_export_cli(tmp_path, gpt2_dir, monke
     import subprocess
     import sys
 
-    from tinygrad_lm.data import prepare
-    from tinygrad_lm.train import TrainConfig, train
+    from tinygrad_lm.data.text import prepare
+    from tinygrad_lm.training.loop import TrainConfig, train
     tg.manual_seed(0)
     base = GPT(GPTConfig.gpt2(vocab_size=50257, block_size=32, n_layer=1, n_head=2, n_embd=16))
     base.save_pretrained(tmp_path / "base")
@@ -165,8 +165,8 @@ def test_finetune_from_a_gpt2_directory_and_export_cli(tmp_path, gpt2_dir, monke
     idx = np.array([[464, 3290, 318]])
     ref_logits, _ = base(idx)
     # the run started from the pretrained weights: its first evaluation is the base model's loss
-    from tinygrad_lm.train import estimate_loss
-    from tinygrad_lm.data import load_split
+    from tinygrad_lm.training.loop import estimate_loss
+    from tinygrad_lm.data.text import load_split
     data = {"train": load_split(tmp_path / "data", "train"), "val": load_split(tmp_path / "data", "val")}
     assert abs(estimate_loss(base, data, 32, 2, 1, cfg.seed)["val"] - first_val) < 1e-5
     out = subprocess.run([sys.executable, "-m", "tinygrad_lm", "export", "--checkpoint", str(tmp_path / "out" / "last.npz"),
@@ -176,7 +176,7 @@ def test_finetune_from_a_gpt2_directory_and_export_cli(tmp_path, gpt2_dir, monke
     assert not np.allclose(tuned(idx)[0].numpy(), ref_logits.numpy())
     # resuming the fine-tune needs no --dataset or --tokenizer: the checkpoint knows its GPT-2 data
     from tinygrad_lm.__main__ import main
-    from tinygrad_lm.checkpoint import read_meta
+    from tinygrad_lm.training.checkpoint import read_meta
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
@@ -217,7 +217,7 @@ def test_generate_and_attention_commands(tmp_path, gpt2_dir):
 def test_download_offline_explains(tmp_path, monkeypatch):
     import urllib.request
 
-    from tinygrad_lm.hf import download_gpt2
+    from tinygrad_lm.io.hf import download_gpt2
 
     def offline(*a, **k):
         raise OSError("network is unreachable")

@@ -43,7 +43,8 @@ from .conftest import SHARED_DATA
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
-from tinygrad_lm import checkpoint, safetensors  # noqa: E402
+from tinygrad_lm.training import checkpoint
+from tinygrad_lm.io import safetensors  # noqa: E402
 from tinygrad_lm.errors import CheckpointError, SafetensorsError, TokenizerError  # noqa: E402
 from tinygrad_lm.tokenizers import BPETokenizer, CharTokenizer, Tokenizer  # noqa: E402
 

@@ -6,7 +6,7 @@ import pytest
 import tinygrad_lm as tg
 from tinygrad_lm import backend, optim
 from tinygrad_lm.models.gpt import GPT, GPTConfig
-from tinygrad_lm.train import train_step
+from tinygrad_lm.training.loop import train_step
 
 torch = pytest.importorskip("torch")
 

@@ -19,13 +19,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygrad_lm as tg
-from tinygrad_lm import data, errors, hf
-from tinygrad_lm.config import TrainConfig
+from tinygrad_lm.data import text as data
+from tinygrad_lm import errors
+from tinygrad_lm.io import hf
+from tinygrad_lm.training.config import TrainConfig
 from tinygrad_lm.errors import (ConfigError, DataError, DecodeError, EncodeError, PretrainedError, SafetensorsError,
                                 TinygradLMError, TokenizerFileError)
-from tinygrad_lm.generate import check_sampling
+from tinygrad_lm.models.generation import check_sampling
 from tinygrad_lm.models.gpt import GPT, GPTConfig
-from tinygrad_lm.safetensors import DTYPES, MAX_HEADER, load_bytes, load_file, read_header, save_file
+from tinygrad_lm.io.safetensors import DTYPES, MAX_HEADER, load_bytes, load_file, read_header, save_file
 from tinygrad_lm.tokenizers import BPETokenizer, CharTokenizer, Tokenizer, WordTokenizer
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -672,7 +674,7 @@ def test_a_model_larger_than_the_machine_is_refused_before_it_is_built(change):
 
 
 def test_the_memory_bound_counts_the_training_state(monkeypatch):
-    from tinygrad_lm.config import make_optimizer
+    from tinygrad_lm.training.config import make_optimizer
     from tinygrad_lm.models import Bigram, BigramConfig, base
     model = Bigram(BigramConfig(vocab_size=64))                  # 4096 parameters, 16 KiB as float32
     monkeypatch.setattr(base, "physical_memory", lambda: 40_000)
@@ -696,7 +698,7 @@ def test_train_config_refuses_a_negative_seed_and_an_empty_out_dir(kwargs, messa
 
 
 def test_a_failed_bench_worker_is_one_error_of_its_own_class():
-    from tinygrad_lm.bench import _worker_error
+    from tinygrad_lm.training.bench import _worker_error
     e = _worker_error("tinygrad_lm", 1, "Traceback ...\n  File x\ntinygrad_lm.errors.DeviceError: unknown device 'tpu'\n")
     assert type(e) is errors.DeviceError and str(e) == "bench worker tinygrad_lm failed (exit 1): unknown device 'tpu'"
     e = _worker_error("tinygrad_lm", 1, "Traceback ...\nKeyError: 'nope'\n")

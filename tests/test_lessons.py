@@ -91,7 +91,7 @@ def test_figures_from_the_library_are_returned_open_in_a_kernel(tmp_path):
     module = notebook_tools()
     import nbformat
     code = ("import numpy as np, tinygrad_lm as tg\n"
-            "from tinygrad_lm.viz import plot_losses, plot_attention\nfrom tinygrad_lm.graph import Graph\n"
+            "from tinygrad_lm.viz.plots import plot_losses, plot_attention\nfrom tinygrad_lm.viz.graph import Graph\n"
             "fig = plot_losses([[1, 2.0], [2, 1.5]], [{'step': 1, 'train': 2.0, 'val': 2.1}], 'loss.png')\n"
             "fig2 = plot_attention(np.full((1, 2, 3, 3), 1 / 3), list('abc'), 'attn.png')\n"
             "x = tg.Tensor(np.array(2.0), requires_grad=True)\ny = x * x\ng = Graph(y)\ny.backward()\n"

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 import tinygrad_lm as tg
-from tinygrad_lm import backend, checkpoint
+from tinygrad_lm import backend
+from tinygrad_lm.training import checkpoint
 from tinygrad_lm.models import FAMILIES, RNNLM, RNNLMConfig, build, family_of
-from tinygrad_lm.presets import PRESETS
+from tinygrad_lm.training.presets import PRESETS
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n" * 120
@@ -197,7 +198,7 @@ def test_fused_field_picks_the_implementation_and_both_agree(cell, rng):
 
 def test_bench_times_the_lstm_against_torch_nn_in_separate_processes():
     pytest.importorskip("torch")
-    from tinygrad_lm.bench import OURS, run_bench
+    from tinygrad_lm.training.bench import OURS, run_bench
     lines = []
     result = run_bench("char-lstm", steps=2, warmup=1, rounds=1, print_fn=lines.append,
                        model={"block_size": 8, "n_hidden": 16})

@@ -14,10 +14,12 @@ import zipfile
 import numpy as np
 import pytest
 
-from tinygrad_lm import checkpoint, errors, optim, runs
-from tinygrad_lm.data import prepare
+from tinygrad_lm.training import checkpoint, lock, runs
+from tinygrad_lm.training.lock import OutDirLock
+from tinygrad_lm import errors, optim
+from tinygrad_lm.data.text import prepare
 from tinygrad_lm.models import GPT, Bigram, BigramConfig, GPTConfig
-from tinygrad_lm.train import TrainConfig, train
+from tinygrad_lm.training.loop import TrainConfig, train
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TEXT = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n"
@@ -387,13 +389,13 @@ def test_temporaries_of_a_killed_save_are_removed_at_the_next_start(dataset, tmp
 def test_an_unwritable_out_dir_is_noticed_before_any_work(dataset, tmp_path, monkeypatch):
     out = tmp_path / "out"
     out.mkdir()
-    real = runs.tempfile.mkstemp
+    real = lock.tempfile.mkstemp
 
     def read_only(*args, dir=None, **kw):
         if pathlib.Path(dir) == out:
             raise OSError(30, "Read-only file system")
         return real(*args, dir=dir, **kw)
-    monkeypatch.setattr(runs.tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(lock.tempfile, "mkstemp", read_only)
     lines = []
     with pytest.raises(errors.CheckpointError, match=r"the output folder .*out cannot be written \(.*Read-only"):
         train(tiny(), cfg_for(tmp_path), dataset, log=lines.append)
@@ -430,7 +432,7 @@ def test_a_stopped_run_exits_with_the_signals_status(dataset, tmp_path, number, 
 
 
 def test_interrupted_carries_the_signal():
-    from tinygrad_lm.signals import Interrupted
+    from tinygrad_lm.training.signals import Interrupted
     assert Interrupted(signal.SIGTERM).exit_status == 143 and Interrupted().exit_status == 130
     assert isinstance(Interrupted(), KeyboardInterrupt)
 
@@ -478,11 +480,11 @@ def test_a_schedule_that_contradicts_itself_leaves_no_lock(tmp_path, dataset):
 
 
 def test_a_lock_that_cannot_be_written_is_an_error_and_leaves_nothing(tmp_path, monkeypatch):
-    lock = runs.OutDirLock(tmp_path, quiet)
+    folder_lock = OutDirLock(tmp_path, quiet)
 
     def full_disk(*args, **kwargs):
         raise OSError(28, "No space left on device")
-    monkeypatch.setattr(runs.json, "dump", full_disk)
+    monkeypatch.setattr(lock.json, "dump", full_disk)
     with pytest.raises(errors.CheckpointError, match="cannot write the lock"):
-        lock.acquire()
+        folder_lock.acquire()
     assert not (tmp_path / ".lock").exists()

@@ -36,7 +36,7 @@ def test_affinity_wrapper_sets_cuda_visible_devices(local_rank, expected):
 
 def test_seed_sweep_trains_each_seed_and_summarises(tmp_path):
     import sys
-    from tinygrad_lm.data import prepare
+    from tinygrad_lm.data.text import prepare
     src = tmp_path / "input.txt"
     src.write_text("To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n" * 40)
     prepare(src, tmp_path / "d", tokenizer="char")

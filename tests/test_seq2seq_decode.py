@@ -17,7 +17,7 @@ import tinygrad_lm as tg
 from tinygrad_lm import backend
 from tinygrad_lm.errors import ConfigError
 from tinygrad_lm.models import Seq2Seq, Seq2SeqConfig
-from tinygrad_lm.seq2seq_decode import DecoderSteps, _best_possible, beam_search, greedy_decode
+from tinygrad_lm.decoding.beam_search import DecoderSteps, _best_possible, beam_search, greedy_decode
 from tinygrad_lm.tensor import no_grad
 
 PAD, BOS, EOS = 0, 1, 2

@@ -10,16 +10,16 @@ import sys
 import numpy as np
 import pytest
 
-from tinygrad_lm import checkpoint
-from tinygrad_lm import dates as D
-from tinygrad_lm.data import load_split
+from tinygrad_lm.training import checkpoint
+from tinygrad_lm.data import dates as D
+from tinygrad_lm.data.text import load_split
 from tinygrad_lm.errors import DataError
-from tinygrad_lm.evaluate import estimate_loss
+from tinygrad_lm.training.evaluate import estimate_loss
 from tinygrad_lm.models import FAMILIES, Seq2Seq, Seq2SeqConfig, family_of
-from tinygrad_lm.presets import PRESETS
-from tinygrad_lm.seq2seq_data import PairBatches
-from tinygrad_lm.train import train
-from tinygrad_lm.translate import exact_match, translate
+from tinygrad_lm.training.presets import PRESETS
+from tinygrad_lm.data.pairs import PairBatches
+from tinygrad_lm.training.loop import train
+from tinygrad_lm.decoding.translate import exact_match, translate
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 

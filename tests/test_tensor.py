@@ -7,7 +7,7 @@ import pytest
 import tinygrad_lm as tg
 import tinygrad_lm.nn.functional as F
 from tinygrad_lm import backend
-from tinygrad_lm.graph import Graph
+from tinygrad_lm.viz.graph import Graph
 
 
 def test_default_dtypes_follow_pytorch():

@@ -246,7 +246,7 @@ def test_gpt2_files_download_with_checksum_or_explain_offline(tmp_path, monkeypa
     import io
     import urllib.request
 
-    from tinygrad_lm.download import DownloadError
+    from tinygrad_lm.io.download import DownloadError
     from tinygrad_lm.tokenizers import gpt2_files
     monkeypatch.setenv("TINYGRAD_LM_DATA", str(tmp_path))
 

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 import tinygrad_lm as tg
-from tinygrad_lm import checkpoint, optim
-from tinygrad_lm.data import CausalLMBatches, DataError, load_split, prepare, read_utf8
+from tinygrad_lm.training import checkpoint
+from tinygrad_lm import optim
+from tinygrad_lm.data.text import CausalLMBatches, DataError, load_split, prepare, read_utf8
 from tinygrad_lm.models.gpt import GPT, GPTConfig
 from tinygrad_lm.errors import TrainingDiverged
-from tinygrad_lm.train import TrainConfig, split_loss, train
+from tinygrad_lm.training.loop import TrainConfig, split_loss, train
 
 TEXT = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n"
         "First Citizen:\nYou are all resolved rather to die than to famish?\n\n") * 30
@@ -49,13 +50,13 @@ def test_prepare_writes_splits_and_meta(dataset):
     train_ids, val_ids = load_split(dataset, "train"), load_split(dataset, "val")
     assert meta["dtype"] == "uint16" and meta["vocab_size"] == len(set(TEXT))
     assert len(train_ids) == int(len(TEXT) * 0.9) and len(val_ids) == len(TEXT) - int(len(TEXT) * 0.9)
-    from tinygrad_lm.data import load_tokenizer
+    from tinygrad_lm.data.text import load_tokenizer
     tok = load_tokenizer(meta)
     assert tok.decode(np.asarray(train_ids).tolist()) + tok.decode(np.asarray(val_ids).tolist()) == TEXT
 
 
 def test_large_vocabulary_uses_uint32(tmp_path):
-    from tinygrad_lm.data import token_dtype
+    from tinygrad_lm.data.text import token_dtype
     assert token_dtype(65) == np.uint16 and token_dtype(2 ** 16) == np.uint16 and token_dtype(70_000) == np.uint32
 
 
@@ -90,7 +91,7 @@ def test_bad_inputs(tmp_path):
 
 def test_offline_without_local_copy_explains(tmp_path, monkeypatch):
     import urllib.request
-    from tinygrad_lm.data import shakespeare
+    from tinygrad_lm.data.text import shakespeare
 
     def offline(*a, **k):
         raise OSError("network is unreachable")
@@ -304,8 +305,8 @@ def test_cli_prepare_train_sample(tmp_path):
 
 
 def test_sweep_plots_one_curve_per_value(dataset, tmp_path):
-    from tinygrad_lm.train import sweep
-    from tinygrad_lm.viz import plot_sweep
+    from tinygrad_lm.training.loop import sweep
+    from tinygrad_lm.viz.plots import plot_sweep
     results = sweep("learning_rate", [1e-3, 3e-3], tiny(40), cfg_for(tmp_path, max_iters=6, eval_interval=3),
                     dataset, log=quiet)
     plot_sweep(results, "learning_rate", tmp_path / "sweep.png")
@@ -314,7 +315,7 @@ def test_sweep_plots_one_curve_per_value(dataset, tmp_path):
 
 
 def test_bench_command_reports_both_engines_and_the_ratio():
-    from tinygrad_lm.bench import run_bench
+    from tinygrad_lm.training.bench import run_bench
     lines = []
     result = run_bench("atpesc", steps=2, warmup=1, rounds=2, print_fn=lines.append)
     text = "\n".join(lines)
@@ -400,7 +401,7 @@ def test_cli_bad_flags_are_one_line_errors_before_any_work(dataset, tmp_path):
 
 
 def test_with_max_iters_keeps_the_schedule_inside_the_run():
-    from tinygrad_lm.presets import PRESETS
+    from tinygrad_lm.training.presets import PRESETS
     baby = PRESETS["baby"]()[1]
     short = baby.with_max_iters(50)
     assert (short.max_iters, short.lr_decay_iters, short.warmup_iters) == (50, 50, 50)

@@ -4,8 +4,8 @@ Graph shows forward values and signed gradients for tracing by hand."""
 import numpy as np
 
 import tinygrad_lm as tg
-from tinygrad_lm.graph import Graph
-from tinygrad_lm.viz import plot_attention, plot_losses, plot_sweep, pyplot, visible
+from tinygrad_lm.viz.graph import Graph
+from tinygrad_lm.viz.plots import plot_attention, plot_losses, plot_sweep, pyplot, visible
 
 
 def test_plots_return_their_figure_saved_and_closed_outside_a_kernel(tmp_path):
@@ -47,7 +47,7 @@ def test_graph_shows_values_and_signed_gradients(tmp_path):
 
 
 def test_distance_from_uniform_attention():
-    from tinygrad_lm.lesson_utils import distance_from_uniform
+    from tinygrad_lm.teaching.lesson_utils import distance_from_uniform
     T = 5
     uniform = np.tril(np.ones((T, T))) / np.arange(1, T + 1)[:, None]
     assert abs(distance_from_uniform(uniform[None, None])) < 1e-12
@@ -62,5 +62,5 @@ def test_importing_ipykernel_is_not_being_in_a_kernel():
     import pytest
     pytest.importorskip("ipykernel")
     import ipykernel  # noqa: F401
-    from tinygrad_lm.viz import in_notebook
+    from tinygrad_lm.viz.plots import in_notebook
     assert not in_notebook()

@@ -20,15 +20,18 @@ _ARRAY_TYPES = {np.ndarray: "cpu"}  # array type -> device name
 _HOST_TO_DEVICE = {}                # device name -> function copying a NumPy array there (tests)
 
 
-def _keep_freed_memory_in_the_heap():
-    """Ask glibc's malloc to keep large freed blocks instead of unmapping them.
+def keep_freed_memory_in_the_heap():
+    """Ask glibc's malloc to keep large freed blocks instead of unmapping them. Called where
+    training (training.loop.train) and the benchmark's workers start, never on import: a library
+    import must not change the process's allocator behind its owner's back.
 
     By default glibc serves each allocation above a threshold (128 KiB at first, rising with use)
     with a fresh mmap and returns it to the kernel on free. An expression over activations such
     as GELU's backward makes several megabyte-sized temporaries, so every op would page-fault its
     way through freshly zeroed memory: measured here, that made GELU's backward 6x slower. Raising
     the mmap and trim thresholds keeps freed blocks for reuse, as a GPU caching allocator does.
-    Linux/glibc only; set TINYGRAD_LM_MALLOC_TUNING=0 to leave malloc alone.
+    Linux/glibc only; set TINYGRAD_LM_MALLOC_TUNING=0 to leave malloc alone. Returns whether
+    glibc took the settings.
     """
     if not sys.platform.startswith("linux") or os.environ.get("TINYGRAD_LM_MALLOC_TUNING", "1") == "0":
         return False
@@ -41,8 +44,6 @@ def _keep_freed_memory_in_the_heap():
     ok = libc.mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 or ok
     return bool(libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)) and ok
 
-
-_keep_freed_memory_in_the_heap()
 
 
 def normalize_device(device):

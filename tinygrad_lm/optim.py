@@ -98,7 +98,10 @@ class Optimizer:
     def _init_state(self, flat):
         return {}
 
-    def _sync(self):
+    def sync_buffers(self):
+        """Link parameters whose data was replaced (a load, a broadcast, a move to another device
+        or dtype) back into the flat buffers. Every step does it; call it after changing
+        parameter data outside the optimizer, before reading the buffers."""
         for i, f in enumerate(self.flat):
             if f.sync() == "rebuild":            # parameters moved to another device or dtype
                 old = self.state[i]
@@ -108,12 +111,12 @@ class Optimizer:
     def zero_grad(self, set_to_none=False):
         """Zero the flat gradient buffers (the views stay linked; set_to_none is accepted for PyTorch
         compatibility and does the same, because an unlinked gradient would cost a copy)."""
-        self._sync()
+        self.sync_buffers()
         for f in self.flat:
             f.grad[...] = 0
 
     def step(self):
-        self._sync()
+        self.sync_buffers()
         self.step_count += 1
         for group, flat, state in zip(self.param_groups, self.flat, self.state):
             self._update(group, flat.data, flat.grad, state, self.step_count)
@@ -128,7 +131,7 @@ class Optimizer:
                 p.data, p.device = backend.to_device(p.data, device), backend.normalize_device(device)
                 if p.grad is not None:
                     p.grad = Tensor._from_array(backend.to_device(p.grad.data, device), p.device)
-        self._sync()
+        self.sync_buffers()
         return self
 
     # ----------------------------------------------------------------- state
@@ -166,7 +169,7 @@ class Optimizer:
                                     f"not {state[k].shape}")
         if problems:
             raise CheckpointError(f"{me}: the state does not fit these parameters: " + "; ".join(problems))
-        self._sync()
+        self.sync_buffers()
         for group, saved, flat, state, saved_state in zip(self.param_groups, sd["param_groups"], self.flat,
                                                           self.state, sd["state"]):
             for k, v in saved_state.items():

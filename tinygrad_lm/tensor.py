@@ -688,7 +688,7 @@ class Tensor:
                 raise GradientShapeError(f"backward(): gradient has shape {gradient.shape} but the "
                                          f"tensor has shape {self.shape}")
         grads = {id(self): gradient}
-        for node in reversed(_topological_order(self)):
+        for node in reversed(topological_order(self)):
             grad = grads.pop(id(node), None)
             if grad is None:
                 continue
@@ -701,7 +701,7 @@ class Tensor:
             input_grads = fn.backward(grad)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
-            for inp, g in zip(_graph_inputs(fn), input_grads):
+            for inp, g in zip(graph_inputs(fn), input_grads):
                 if g is None or not inp.requires_grad:
                     continue
                 if g.shape != inp.data.shape or g.dtype != inp.data.dtype:
@@ -721,7 +721,7 @@ def _accumulate(leaf, grad):
         leaf._grad.data += grad
 
 
-def _graph_inputs(fn):
+def graph_inputs(fn):
     """fn's inputs as graph nodes: ``fn.inputs``, except that an input changed since fn ran by an
     in-place op recorded in the graph is represented by the node it was then (``_node_at``)."""
     if clock() == fn.clock:             # no in-place write since fn ran: the common case
@@ -737,7 +737,7 @@ def _node_at(t, when):
     return t
 
 
-def _topological_order(root):
+def topological_order(root):
     """Tensors reachable from `root` (through tensors that require grad), inputs before outputs."""
     order, visited = [], set()
     stack = [(root, False)]
@@ -751,7 +751,7 @@ def _topological_order(root):
         visited.add(id(node))
         stack.append((node, True))
         if node._ctx is not None:
-            for inp in _graph_inputs(node._ctx):
+            for inp in graph_inputs(node._ctx):
                 if inp.requires_grad and id(inp) not in visited:
                     stack.append((inp, False))
     return order

@@ -10,7 +10,7 @@ Ctrl-C (SIGINT) and 143 by SIGTERM, after saving last.npz when the signal came d
 """
 import sys
 
-from ..distributed import abort_other_ranks
+from ..training.distributed import abort_other_ranks
 from ..errors import TinygradLMError
 from .parser import build_parser
 

@@ -8,26 +8,29 @@ import sys
 
 import numpy as np
 
-from .. import backend, checkpoint
-from ..attention_view import attention_view
-from ..bench import run_bench
-from ..config import TrainConfig, make_schedule
-from ..data import load_meta, load_split, load_tokenizer, make_tokenizer, prepare as prepare_dataset, shakespeare
-from ..dates import prepare_dates
-from ..distributed import launched_under_mpi
+from .. import backend
+from ..training import checkpoint
+from ..viz.attention_view import attention_view
+from ..training.bench import run_bench
+from ..training.config import TrainConfig, make_schedule
+from ..data.text import (load_meta, load_split, load_tokenizer, make_tokenizer, prepare as prepare_dataset,
+    shakespeare)
+from ..data.dates import prepare_dates
+from ..training.distributed import launched_under_mpi
 from ..errors import CheckpointError, ConfigError, DataError, PretrainedError
-from ..fill_mask import contextual_embeddings, fill_mask as fill_mask_text, load_fill_mask
-from ..generate import check_sampling, generate as generate_ids
+from ..decoding.fill_mask import contextual_embeddings, fill_mask as fill_mask_text
+from ..training.pretrained import load_fill_mask
+from ..models.generation import check_sampling, generate as generate_ids
 from ..genomes.probes import is_genome_tokenizer, tok_end_id
 from ..genomes.report import format_report as format_genome_report, genome_report as make_genome_report
 from ..genomes.sarscov2 import WHOLE_GENOME, prepare_genomes
-from ..hf import resolve_model_dir
+from ..io.hf import resolve_model_dir
 from ..models import GPT, Seq2Seq
-from ..presets import PRESETS
-from ..seq2seq_attention import alignment_view, text_alignment
-from ..train import train as train_model
-from ..translate import exact_match, translate as translate_lines
-from ..viz import plot_alignment, plot_attention, plot_losses
+from ..training.presets import PRESETS
+from ..viz.alignment import alignment_view, text_alignment
+from ..training.loop import train as train_model
+from ..decoding.translate import exact_match, translate as translate_lines
+from ..viz.plots import plot_alignment, plot_attention, plot_losses
 
 # model-config fields that a flag may set when a run starts (the model's shape is fixed after)
 MODEL_FLAGS = ("n_layer", "n_head", "n_embd", "block_size", "dropout")

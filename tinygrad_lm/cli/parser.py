@@ -3,9 +3,9 @@ choices), and model-shape flags from the model configs' fields, so a new setting
 import argparse
 import dataclasses
 
-from ..config import TrainConfig
+from ..training.config import TrainConfig
 from ..models import GPTConfig
-from ..presets import PRESETS
+from ..training.presets import PRESETS
 from . import commands
 
 def flag(name):

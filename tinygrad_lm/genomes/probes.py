@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from ..generate import sample_next
+from ..models.generation import sample_next
 from ..nn.attention import cache_length
 from ..nn import functional as F
 from ..tensor import Tensor, no_grad

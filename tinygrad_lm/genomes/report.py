@@ -18,8 +18,8 @@ import pathlib
 
 import numpy as np
 
-from .. import checkpoint
-from ..data import load_meta, load_split
+from ..training import checkpoint
+from ..data.text import load_meta, load_split
 from ..errors import DataError, SequenceFileError
 from .baselines import ClosestGenomeModel, MarkovModel, bits_per_nucleotide, differences, select_markov_order
 from .probes import (base_surprisal, codon_frequencies, intact_fraction, majority_accuracy,

@@ -26,8 +26,8 @@ import math
 import pathlib
 import re
 
-from ..data import write_dataset
-from ..download import data_root, fetch
+from ..data.text import write_dataset
+from ..io.download import data_root, fetch
 from ..errors import ConfigError, DataError, SequenceFileError
 from ..tokenizers.bpe import BPETokenizer
 from ..tokenizers.dna import END_OF_TEXT, CodonTokenizer, NucleotideTokenizer, nucleotide_bpe

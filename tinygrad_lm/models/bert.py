@@ -20,11 +20,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import backend, hf
+from .. import backend
+from ..io import hf
 from .. import nn
-from ..attention_view import BIDIRECTIONAL
 from ..errors import ConfigError, PretrainedError
 from ..nn import functional as F
+from ..nn.attention import BIDIRECTIONAL
 from ..ops.checks import check_indices
 from ..tensor import Tensor, no_grad
 from .base import ModelConfig, check_field_types

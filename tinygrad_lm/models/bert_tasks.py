@@ -22,8 +22,8 @@ import dataclasses
 import functools
 from dataclasses import dataclass
 
-from .. import hf
-from ..bert_data import MaskedLMBatches, NextSentenceBatches, SpecialTokens
+from ..io import hf
+from ..data.masked_lm import MaskedLMBatches, NextSentenceBatches, SpecialTokens
 from ..errors import CheckpointError, ConfigError
 from .bert import BertConfig, BertForMaskedLM, BertForSequenceClassification
 

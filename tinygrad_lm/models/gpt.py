@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import backend, hf
+from .. import backend
+from ..io import hf
 from .. import nn
 from ..errors import ConfigError, PretrainedError
-from ..generate import generate
+from .generation import generate
 from ..nn import functional as F
 from ..nn.attention import cache_length
 from ..ops.checks import check_indices

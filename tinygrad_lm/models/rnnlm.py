@@ -19,7 +19,7 @@ import numpy as np
 from .. import backend
 from .. import nn
 from ..errors import ConfigError
-from ..generate import generate
+from .generation import generate
 from ..nn import functional as F
 from ..ops.checks import check_indices
 from ..tensor import Tensor

@@ -22,7 +22,7 @@ from .. import nn
 from ..errors import ConfigError
 from ..nn import functional as F
 from ..ops.checks import check_indices
-from ..seq2seq_data import PairBatches
+from ..data.pairs import PairBatches
 from ..tensor import Tensor
 from .base import ModelConfig
 

@@ -17,6 +17,10 @@ from . import functional as F
 from .layers import Dropout, Linear
 from .module import Module, ModuleList
 
+# What a layer's attention weights mean, for whoever draws them (viz.attention_view): a model
+# declares its kind as `attention_kind`.
+CAUSAL, BIDIRECTIONAL, CROSS = "causal self-attention", "bidirectional self-attention", "cross-attention"
+
 
 class KVCache:
     """Keys and values of the positions seen so far, for one attention layer during generation."""

@@ -4,7 +4,7 @@ A reduction's backward sends the upstream gradient back to every element that wa
 helper ``expand_back`` re-inserts the reduced axes so the gradient broadcasts to the input shape.
 """
 from ..function import Function
-from .arithmetic import _quiet
+from .arithmetic import quiet
 
 
 def expand_back(xp, grad, in_shape, axes, keepdims):
@@ -87,7 +87,7 @@ class Var(Function):
         squares = (self.centered * self.centered).sum(axis=axes, keepdims=keepdims)
         if self.dof > 0:
             return squares / self.dof
-        with _quiet(self.xp):           # no degrees of freedom: inf, or NaN where squares are 0 (PyTorch)
+        with quiet(self.xp):           # no degrees of freedom: inf, or NaN where squares are 0 (PyTorch)
             return squares / 0
 
     def backward(self, grad):

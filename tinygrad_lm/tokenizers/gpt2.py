@@ -8,7 +8,7 @@ import json
 import os
 import pathlib
 
-from ..download import data_root, fetch, sha256_of
+from ..io.download import data_root, fetch, sha256_of
 from .base import TokenizerFileError
 
 GPT2_URL = "https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/"

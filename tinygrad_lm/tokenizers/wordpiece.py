@@ -19,7 +19,7 @@ import unicodedata
 import numpy as np
 import regex
 
-from .. import hf
+from ..io import hf
 from .base import EncodeError, Tokenizer, TokenizerFileError, check_ids
 
 SPECIAL_TOKENS = ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")

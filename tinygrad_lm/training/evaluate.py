@@ -1,0 +1,71 @@
+"""Loss on held-out data: a few fixed random batches during training (estimate_loss), and a whole
+split for reported results (split_loss)."""
+import numpy as np
+
+from ..data.text import CausalLMBatches
+from ..tensor import no_grad
+
+
+@no_grad()
+def batch_losses(model, tokens, block_size, batch_size, n_batches, seed, batch_source=CausalLMBatches):
+    """The loss of each of n_batches random batches drawn by a generator of their own (so the same
+    seed gives the same batches, and training's generators are never touched), in eval mode."""
+    was_training = model.training
+    model.eval()
+    batches = batch_source(tokens, block_size, batch_size, seed=seed)
+    losses = [model(*batches.next())[1].item() for _ in range(n_batches)]
+    model.train(was_training)
+    return losses
+
+
+@no_grad()
+def batch_accuracy(model, tokens, block_size, batch_size, n_batches, seed, batch_source):
+    """The loss of each batch as batch_losses, and the fraction of labelled predictions that are
+    right, from a batch source that scores them (``accuracy(batch, logits) -> (correct, counted)``:
+    bert_data.py's masked tokens or sentence pairs)."""
+    was_training = model.training
+    model.eval()
+    batches = batch_source(tokens, block_size, batch_size, seed=seed)
+    losses, correct, counted = [], 0, 0
+    for _ in range(n_batches):
+        batch = batches.next()
+        logits, loss = model(*batch)
+        losses.append(loss.item())
+        right, n = batches.accuracy(batch, logits)
+        correct, counted = correct + right, counted + n
+    model.train(was_training)
+    return losses, correct / max(counted, 1)
+
+
+def estimate_loss(model, data, block_size, batch_size, eval_iters, seed, batch_source=CausalLMBatches):
+    """Mean loss over eval_iters batches of each split, with fixed batches per split (the same at
+    every evaluation); with a batch source that scores predictions, also '<split>_accuracy'."""
+    result = {}
+    for i, (split, tokens) in enumerate(data.items()):
+        args = (model, tokens, block_size, batch_size, eval_iters, seed + 1000 + i, batch_source)
+        if hasattr(batch_source, "accuracy") or hasattr(getattr(batch_source, "func", None), "accuracy"):
+            losses, result[f"{split}_accuracy"] = batch_accuracy(*args)
+        else:
+            losses = batch_losses(*args)
+        result[split] = sum(losses) / eval_iters
+    return result
+
+
+@no_grad()
+def split_loss(model, tokens, block_size, batch_size=64):
+    """Mean loss over every non-overlapping block of a whole split: a steadier figure than
+    estimate_loss's few random batches (used for reported results, not inside the loop)."""
+    n = (len(tokens) - 1) // block_size
+    if n < 1:
+        raise ValueError(f"the split holds {len(tokens)} tokens, fewer than one block of {block_size} + 1")
+    tokens = np.asarray(tokens[:n * block_size + 1], dtype=np.int64)
+    x, y = tokens[:-1].reshape(n, block_size), tokens[1:].reshape(n, block_size)
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    for i in range(0, n, batch_size):
+        total += model(x[i:i + batch_size], y[i:i + batch_size])[1].item() * len(x[i:i + batch_size])
+    model.train(was_training)
+    return total / n
+
+
