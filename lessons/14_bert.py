@@ -362,7 +362,7 @@ fig.savefig(figure_path("14_contextual_pca.png"), dpi=90, bbox_inches="tight")
 # the tutorial's blank and separates the two meanings of "bank".
 
 # %%
-from tinygrad_lm.decoding.fill_mask import load_fill_mask
+from tinygrad_lm.training.pretrained import load_fill_mask
 from tinygrad_lm.io.hf import resolve_bert_dir
 
 bert_choice = os.environ.get("TINYGRAD_LM_BERT_MODEL")

@@ -124,7 +124,7 @@ assert bpn["closest genome"] < bpn["Markov"] < 2.0
 
 # %% [markdown]
 # ## Training
-# The `genome-gpt` preset (presets.py): a GPT-2-style model, 4 layers, width 128, a context of 256
+# The `genome-gpt` preset (training/presets.py): a GPT-2-style model, 4 layers, width 128, a context of 256
 # tokens, trained through the same loop as every other model here. From the command line:
 #
 #     python -m tinygrad_lm prepare --corpus sars-cov-2 --tokenizer codon --gene S

@@ -8,7 +8,7 @@ upstream gradient G = dL/dy, and compares each gradient you return with the engi
 with finite differences; it names the gradient that is wrong and where. Every function returns one
 gradient per input (each the input's shape), in the order of the inputs. In a notebook:
 
-    from tinygrad_lm.exercises import check
+    from tinygrad_lm.teaching.exercises import check
     print(check("attention_backward", attention_backward))
 """
 import numpy as np  # noqa: F401  (you will need it)

@@ -1,4 +1,4 @@
-"""The attention weights of a Seq2Seq (seq2seq_attention.py) and its alignment picture.
+"""The attention weights of a Seq2Seq (viz/alignment.py) and its alignment picture.
 
 1. attention_weights returns the model's own numbers: the same as asking each MultiheadAttention
    for its weights on the inputs the layers hand it, recomputed here layer by layer (pre- and

@@ -1,4 +1,4 @@
-"""BERT through the training loop (bert_data.py, models/bert_tasks.py, presets bert-mini / bert-nsp):
+"""BERT through the training loop (data/masked_lm.py, models/bert_tasks.py, presets bert-mini / bert-nsp):
 the masking statistics of masked-LM batches, next-sentence pairs, exact resume through the
 command line, and a classifier fine-tuned from a masked-LM checkpoint starting from its encoder."""
 import os

@@ -1,4 +1,4 @@
-"""Decoding a Seq2Seq model (seq2seq_decode.py): caches, greedy, beam search, per-sequence stop.
+"""Decoding a Seq2Seq model (decoding/beam_search.py): caches, greedy, beam search, per-sequence stop.
 
 1. with caches (decoder self-attention KVCache, cross-attention keys/values projected once) the
    logits equal a full recompute at every step, also after beam search reorders the rows;

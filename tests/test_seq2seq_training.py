@@ -1,4 +1,4 @@
-"""The encoder-decoder through the training loop (seq2seq_data.py, the seq2seq family, preset
+"""The encoder-decoder through the training loop (data/pairs.py, the seq2seq family, preset
 seq2seq-dates, translate.py): teacher-forced batches of pairs, exact resume, the teacher-forced
 exact match equal to greedy decoding's, and the translate command on any input line."""
 import dataclasses

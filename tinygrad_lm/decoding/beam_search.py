@@ -19,6 +19,7 @@ import numpy as np
 
 from .. import backend
 from ..errors import ConfigError
+from ..nn import eval_mode
 from ..tensor import no_grad
 
 
@@ -82,9 +83,7 @@ def greedy_decode(model, src, max_new_tokens=None, use_cache=True):
     """The most likely next token, step after step, for each source of `src` (B, S) -> (B, L)."""
     c = model.config
     max_new_tokens = _check(model, max_new_tokens)
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         src = _source(src)
         memory, pad = model.encode(src)
         steps = DecoderSteps(model, memory, pad, use_cache)
@@ -103,8 +102,6 @@ def greedy_decode(model, src, max_new_tokens=None, use_cache=True):
                 active, tokens = active[going], tokens[going]
                 steps.select(np.flatnonzero(going))
         return _pad_rows(out, c.pad_id)
-    finally:
-        model.train(was_training)
 
 
 def _best_possible(score, length, max_new_tokens, length_penalty):
@@ -135,9 +132,7 @@ def beam_search(model, src, beam_width=4, max_new_tokens=None, length_penalty=1.
     K = beam_width
     if not 1 <= num_return_sequences <= K:
         raise ConfigError(f"num_return_sequences must be in 1..beam_width={K}, got {num_return_sequences}")
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         src = _source(src)
         B = len(src)
         memory, pad = model.encode(src)
@@ -185,8 +180,6 @@ def beam_search(model, src, beam_width=4, max_new_tokens=None, length_penalty=1.
             steps.select(rows)
         best = [h for b in range(B) for h in finished[b][:num_return_sequences]]
         return _pad_rows([h[1] for h in best], c.pad_id), np.array([h[0] for h in best])
-    finally:
-        model.train(was_training)
 
 
 def _source_done(finished, live, beam_width, length, max_new_tokens, length_penalty, early_stopping, last):

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..models.bert import BertForMaskedLM
+from ..nn import eval_mode
 from ..tensor import no_grad
 
 SPECIAL_NAMES = {"pad_token_id": "[PAD]", "cls_token_id": "[CLS]", "sep_token_id": "[SEP]", "mask_token_id": "[MASK]"}
@@ -77,13 +78,9 @@ def _encode(model, tokenizer, text):
 
 def _forward(model, ids):
     """The model's output in eval mode (dropout off) without a graph; the mode is restored after."""
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         with no_grad():     # BertForMaskedLM's own forward: the training loop's subclass returns a tuple
             return BertForMaskedLM.forward(model, ids) if isinstance(model, BertForMaskedLM) else model(ids)
-    finally:
-        model.train(was_training)
 
 
 def fill_mask(model, tokenizer, text, top_k=5):

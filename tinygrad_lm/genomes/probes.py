@@ -18,7 +18,7 @@ import numpy as np
 
 from ..models.generation import sample_next
 from ..nn.attention import cache_length
-from ..nn import functional as F
+from ..nn import eval_mode, functional as F
 from ..tensor import Tensor, no_grad
 from ..tokenizers.dna import END_OF_TEXT, NUCLEOTIDE_BPE_PATTERN
 from .genes import GENETIC_CODE, translate
@@ -63,9 +63,7 @@ def token_surprisal(model, ids, start_id, batch_size=16):
         if end >= len(stream) - 1:
             break
         start += half
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         for i in range(0, len(windows), batch_size):
             group = windows[i:i + batch_size]
             width = max(e - s for s, e, _ in group)
@@ -78,8 +76,6 @@ def token_surprisal(model, ids, start_id, batch_size=16):
                 targets = stream[s + 1:e + 1]
                 nll = -logp[row, np.arange(e - s), targets]
                 out[s + skip:e] = nll[skip:]      # target stream[j + 1] is ids[j]
-    finally:
-        model.train(was_training)
     return out
 
 
@@ -148,9 +144,7 @@ def last_hidden_states(model, idx):
 def sequence_embedding(model, genome_ids):
     """The mean of the last hidden states over a genome's tokens, read in consecutive blocks of
     block_size tokens (each block on its own: the model's context)."""
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         ids, block = np.asarray(genome_ids, dtype=np.int64), model.config.block_size
         whole = len(ids) // block * block
         total = 0.0
@@ -159,8 +153,6 @@ def sequence_embedding(model, genome_ids):
         if whole < len(ids):
             total = total + last_hidden_states(model, ids[whole:][None])[0].sum(0)
         return total / len(ids)
-    finally:
-        model.train(was_training)
 
 
 def pca(x, k=2):
@@ -212,10 +204,8 @@ def sample_genes(model, tok, n, max_bases, seed=0, temperature=1.0, batch_size=8
     new_tokens = math.ceil(max_bases / shortest)
     block, half = model.config.block_size, max(1, model.config.block_size // 2)
     rng = np.random.default_rng(seed)
-    was_training = model.training
-    model.eval()
     genes = []
-    try:
+    with eval_mode(model):
         for i in range(0, n, batch_size):
             out = np.full((min(batch_size, n - i), 1), end, dtype=np.int64)
             caches, step_input = None, out
@@ -230,8 +220,6 @@ def sample_genes(model, tok, n, max_bases, seed=0, temperature=1.0, batch_size=8
             for row in out[:, 1:].tolist():
                 cut = row.index(end) if end in row else len(row)
                 genes.append(tok.decode(row[:cut]))
-    finally:
-        model.train(was_training)
     return genes
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import backend
 from ..errors import ConfigError
+from ..nn import eval_mode
 from ..nn.attention import cache_length
 from ..tensor import no_grad
 
@@ -71,9 +72,7 @@ def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None
     `seed` makes sampling repeatable.
     """
     check_sampling(temperature, top_k, top_p, max_new_tokens, seed)
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         idx = np.asarray(backend.to_numpy(getattr(idx, "data", idx)), dtype=np.int64)
         if idx.ndim == 1:
             idx = idx[None]
@@ -103,5 +102,3 @@ def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None
             nxt = sample_next(last, temperature, top_k, top_p, rng)
             out = np.concatenate([out, nxt[:, None].astype(np.int64)], axis=1)
         return out
-    finally:
-        model.train(was_training)

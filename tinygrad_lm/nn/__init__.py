@@ -4,7 +4,7 @@ per-head causal module; ``MultiheadAttention`` is torch.nn.MultiheadAttention's.
 from . import functional, init
 from .attention import CausalSelfAttention, Head, KVCache, MultiHeadAttention
 from .layers import GELU, Dropout, Embedding, LayerNorm, Linear, ReLU
-from .module import Module, ModuleList, Parameter, Sequential, functional_call
+from .module import Module, ModuleList, Parameter, Sequential, eval_mode, functional_call
 from .positional import LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from .transformer import (MultiheadAttention, Transformer, TransformerDecoder, TransformerDecoderLayer,
@@ -16,4 +16,4 @@ __all__ = ["Module", "Parameter", "Sequential", "ModuleList", "Linear", "Embeddi
            "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
            "MultiheadAttention", "Transformer", "TransformerEncoder", "TransformerDecoder",
            "TransformerEncoderLayer", "TransformerDecoderLayer",
-           "functional", "init", "functional_call"]
+           "functional", "init", "functional_call", "eval_mode"]

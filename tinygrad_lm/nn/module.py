@@ -1,4 +1,5 @@
 """Module and Parameter: the containers that layers and models are built from (as torch.nn)."""
+import contextlib
 from collections import OrderedDict
 
 import numpy as np
@@ -221,6 +222,20 @@ class Sequential(_NumberedModules):
         for m in self._modules.values():
             x = m(x)
         return x
+
+
+@contextlib.contextmanager
+def eval_mode(module):
+    """``with eval_mode(model):`` runs the block with every submodule in eval mode (dropout off)
+    and gives each submodule back the mode it had, also when the block raises: decoding or an
+    evaluation in the middle of training must not leave the model in eval mode."""
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield module
+    finally:
+        for m, mode in modes:
+            object.__setattr__(m, "training", mode)
 
 
 class ModuleList(_NumberedModules):

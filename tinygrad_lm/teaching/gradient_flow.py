@@ -9,7 +9,7 @@ about 1/sqrt(3)) g(d) shrinks geometrically, and the model cannot learn what lie
 LSTM's cell state carries the gradient through the forget gate alone, which training can push
 towards 1. Attention reaches every position in one step: g(d) does not decay with d.
 
-    from tinygrad_lm.gradient_flow import gradient_by_distance, comparison_models
+    from tinygrad_lm.teaching.gradient_flow import gradient_by_distance, comparison_models
     models = comparison_models(vocab_size=65, block_size=64)      # tanh RNN, LSTM, 1-layer GPT
     g = gradient_by_distance(models["tanh RNN"], idx, targets)     # (T,), g[d] for d = 0..T-1
     sequential_depth(loss)                                         # ops one after another, to the loss
@@ -19,7 +19,7 @@ import numpy as np
 from .. import backend, optim
 from ..data.text import CausalLMBatches
 from ..models import GPT, RNNLM, GPTConfig, RNNLMConfig
-from ..nn import functional as F
+from ..nn import eval_mode, functional as F
 from ..tensor import Tensor, graph_inputs, topological_order
 
 
@@ -51,19 +51,17 @@ def input_gradients(model, idx, targets):
     idx, targets = np.asarray(idx, dtype=np.int64), np.asarray(targets, dtype=np.int64)
     table = _embedding_table(model)
     x = Tensor(table.data[backend.to_device(idx, model.device)], requires_grad=True)
-    was_training = model.training
-    model.eval()
     saved = [(p, p.requires_grad) for p in model.parameters()]
     try:
         for p, _ in saved:                       # only dL/dx is wanted: no parameter gradients
             p.requires_grad = False
-        logits = _last_logits(model, x)
-        loss = F.cross_entropy(logits, backend.to_device(targets[:, -1], model.device), reduction="sum")
-        loss.backward()
+        with eval_mode(model):
+            logits = _last_logits(model, x)
+            loss = F.cross_entropy(logits, backend.to_device(targets[:, -1], model.device), reduction="sum")
+            loss.backward()
     finally:
         for p, flag in saved:
             p.requires_grad = flag
-        model.train(was_training)
     return backend.to_numpy(x.grad.data)
 
 

@@ -23,7 +23,7 @@ def quick(full, small):
 
 def figure_path(name):
     """Where a lesson saves its figure: $TINYGRAD_LM_FIGURES or lessons/figures/."""
-    folder = pathlib.Path(os.environ.get("TINYGRAD_LM_FIGURES", pathlib.Path(__file__).resolve().parent.parent
+    folder = pathlib.Path(os.environ.get("TINYGRAD_LM_FIGURES", pathlib.Path(__file__).resolve().parents[2]
                                          / "lessons" / "figures"))
     folder.mkdir(parents=True, exist_ok=True)
     return folder / name

@@ -17,6 +17,7 @@ import dataclasses
 import importlib.util
 import json
 import os
+import pathlib
 import resource
 import subprocess
 import sys
@@ -163,7 +164,7 @@ def _run_worker(engine, preset, steps, warmup, device, model=None):
     """Start one worker process and return its report."""
     spec = {"engine": engine, "preset": preset, "steps": steps, "warmup": warmup, "device": device, "model": model}
     cmd = [sys.executable, "-m", "tinygrad_lm.training.bench", json.dumps(spec)]
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = str(pathlib.Path(__file__).resolve().parents[2])  # the folder holding tinygrad_lm/
     env = dict(os.environ, PYTHONPATH=root + (os.pathsep + os.environ["PYTHONPATH"]
                                                if os.environ.get("PYTHONPATH") else ""))
     out = subprocess.run(cmd, capture_output=True, text=True, env=env)

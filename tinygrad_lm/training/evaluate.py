@@ -3,6 +3,7 @@ split for reported results (split_loss)."""
 import numpy as np
 
 from ..data.text import CausalLMBatches
+from ..nn import eval_mode
 from ..tensor import no_grad
 
 
@@ -10,12 +11,9 @@ from ..tensor import no_grad
 def batch_losses(model, tokens, block_size, batch_size, n_batches, seed, batch_source=CausalLMBatches):
     """The loss of each of n_batches random batches drawn by a generator of their own (so the same
     seed gives the same batches, and training's generators are never touched), in eval mode."""
-    was_training = model.training
-    model.eval()
     batches = batch_source(tokens, block_size, batch_size, seed=seed)
-    losses = [model(*batches.next())[1].item() for _ in range(n_batches)]
-    model.train(was_training)
-    return losses
+    with eval_mode(model):
+        return [model(*batches.next())[1].item() for _ in range(n_batches)]
 
 
 @no_grad()
@@ -23,17 +21,15 @@ def batch_accuracy(model, tokens, block_size, batch_size, n_batches, seed, batch
     """The loss of each batch as batch_losses, and the fraction of labelled predictions that are
     right, from a batch source that scores them (``accuracy(batch, logits) -> (correct, counted)``:
     bert_data.py's masked tokens or sentence pairs)."""
-    was_training = model.training
-    model.eval()
     batches = batch_source(tokens, block_size, batch_size, seed=seed)
     losses, correct, counted = [], 0, 0
-    for _ in range(n_batches):
-        batch = batches.next()
-        logits, loss = model(*batch)
-        losses.append(loss.item())
-        right, n = batches.accuracy(batch, logits)
-        correct, counted = correct + right, counted + n
-    model.train(was_training)
+    with eval_mode(model):
+        for _ in range(n_batches):
+            batch = batches.next()
+            logits, loss = model(*batch)
+            losses.append(loss.item())
+            right, n = batches.accuracy(batch, logits)
+            correct, counted = correct + right, counted + n
     return losses, correct / max(counted, 1)
 
 
@@ -60,12 +56,10 @@ def split_loss(model, tokens, block_size, batch_size=64):
         raise ValueError(f"the split holds {len(tokens)} tokens, fewer than one block of {block_size} + 1")
     tokens = np.asarray(tokens[:n * block_size + 1], dtype=np.int64)
     x, y = tokens[:-1].reshape(n, block_size), tokens[1:].reshape(n, block_size)
-    was_training = model.training
-    model.eval()
     total = 0.0
-    for i in range(0, n, batch_size):
-        total += model(x[i:i + batch_size], y[i:i + batch_size])[1].item() * len(x[i:i + batch_size])
-    model.train(was_training)
+    with eval_mode(model):
+        for i in range(0, n, batch_size):
+            total += model(x[i:i + batch_size], y[i:i + batch_size])[1].item() * len(x[i:i + batch_size])
     return total / n
 
 

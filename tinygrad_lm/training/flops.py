@@ -33,6 +33,7 @@ NumPy only at import; CuPy is imported for "cuda" alone, through ``backend.get_a
 import json
 import math
 import os
+import pathlib
 import platform
 import subprocess
 import sys
@@ -179,7 +180,7 @@ def _time_cpu(dtype, threads):
             "from tinygrad_lm.training.flops import _matmul_flops\n"
             f"print(repr(_matmul_flops(np, {dtype!r}, (1024, 1536, 2048), 3, 0.6)))\n")
     env = dict(os.environ, **{v: str(threads) for v in _THREAD_VARS})
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = str(pathlib.Path(__file__).resolve().parents[2])  # the folder holding tinygrad_lm/
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     try:
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)

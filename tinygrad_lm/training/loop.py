@@ -6,8 +6,8 @@
 the output folder, data, MPI ranks, resuming, evaluation, checkpoints, the log line, and stopping
 cleanly on Ctrl-C or SIGTERM, is the ``Run`` object's (runs.py), which the loop calls.
 
-    from tinygrad_lm.presets import PRESETS
-    from tinygrad_lm.train import train
+    from tinygrad_lm.training.presets import PRESETS
+    from tinygrad_lm.training.loop import train
     model_config, train_config = PRESETS["atpesc"]()
     result = train(model_config, train_config, data_dir="data/shakespeare_char")
 

@@ -1,7 +1,7 @@
 """Named recipes: a model config and a training config that belong together. The command line
 (``--preset NAME``), the benchmark and the lessons all read this one registry.
 
-    from tinygrad_lm.presets import PRESETS
+    from tinygrad_lm.training.presets import PRESETS
     model_config, train_config = PRESETS["atpesc"](vocab_size=65)
 
 A new model family adds its recipe here.

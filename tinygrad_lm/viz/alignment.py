@@ -26,7 +26,7 @@ import numpy as np
 from .. import backend
 from .attention_view import BIDIRECTIONAL, CAUSAL, CROSS, AttentionView
 from ..errors import ConfigError
-from ..nn import Module
+from ..nn import eval_mode, Module
 from ..decoding.beam_search import greedy_decode
 from ..tensor import no_grad
 from ..decoding.translate import clean_ids
@@ -76,13 +76,9 @@ def attention_weights(model, src, tgt_in):
     dropout): a dict of NumPy arrays indexed [layer, batch, head, query, key]:
     "encoder" (encoder layers, B, H, S, S), "decoder" (decoder layers, B, H, T, T, causal) and
     "cross" (decoder layers, B, H, T, S: decoder queries, source keys)."""
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         with record_attention(model) as recorders, no_grad():
             model(src, tgt_in)
-    finally:
-        model.train(was_training)
     return {kind: np.stack([r.weights for r in layers]) for kind, layers in recorders.items()}
 
 

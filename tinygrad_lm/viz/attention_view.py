@@ -24,6 +24,7 @@ import pathlib
 import numpy as np
 
 from ..errors import ConfigError
+from ..nn import eval_mode
 from ..nn.attention import BIDIRECTIONAL, CAUSAL, CROSS
 KINDS = (CAUSAL, BIDIRECTIONAL, CROSS)
 SCALE = 1000               # weights travel as whole thousandths: 3 decimals, a few bytes each
@@ -114,12 +115,8 @@ def attention_view(model, tokenizer, text, name=None):
     if context is not None and len(ids) > context:
         raise ConfigError(f"the prompt is {len(ids)} tokens long, more than this model's context of {context} "
                           "(block_size); shorten it")
-    was_training = model.training
-    model.eval()                     # dropout off: the weights the model computes when it predicts
-    try:
+    with eval_mode(model):  # dropout off: the weights the model computes when it predicts
         weights = model.attention_maps(np.array([ids]))[:, 0]      # (layers, heads, T, T) of batch row 0
-    finally:
-        model.train(was_training)
     tokens = [tokenizer.decode([i]) for i in ids]
     return AttentionView(weights, tokens, kind=getattr(model, "attention_kind", CAUSAL), name=name)
 
