@@ -151,9 +151,10 @@ def test_multihead_equals_causal_self_attention_with_copied_weights(rng, device)
 
 def test_attention_weights_can_be_returned_and_are_causal(rng):
     csa = nn.CausalSelfAttention(8, 2, block_size=6)
-    csa.store_weights = True
-    csa(tg.Tensor(rng.standard_normal((1, 5, 8)).astype(np.float32)))
-    w = csa.attention_weights.numpy()
+    with nn.capture_attention(csa) as maps:
+        csa(tg.Tensor(rng.standard_normal((1, 5, 8)).astype(np.float32)))
+    assert list(maps) == [""]                  # the module itself is the attention
+    w = maps[""]
     assert w.shape == (1, 2, 5, 5)
     np.testing.assert_allclose(w.sum(-1), 1.0, rtol=1e-6)
     assert np.all(np.triu(w[0, 0], 1) == 0)

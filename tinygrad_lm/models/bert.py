@@ -131,8 +131,7 @@ class BertSelfAttention(nn.Module):
         self.key = nn.Linear(c.hidden_size, c.hidden_size)
         self.value = nn.Linear(c.hidden_size, c.hidden_size)
         self.dropout_p = c.attention_probs_dropout_prob
-        self.store_weights = False              # attention_maps sets it to keep the weights (B, H, T, T)
-        self.attention_weights = None
+        self.attn_probs = nn.AttentionProbs()   # (B, H, T, T) to a forward hook (nn.capture_attention)
 
     def forward(self, x, keep=None):
         B, T, C = x.shape
@@ -142,9 +141,10 @@ class BertSelfAttention(nn.Module):
             return t.reshape(B, T, H, D).transpose(1, 2)
         y = F.scaled_dot_product_attention(heads(self.query(x)), heads(self.key(x)), heads(self.value(x)),
                                            attn_mask=keep, dropout_p=self.dropout_p if self.training else 0.0,
-                                           return_weights=self.store_weights)
-        if self.store_weights:
-            y, self.attention_weights = y
+                                           return_weights=self.attn_probs.wanted)
+        if self.attn_probs.wanted:
+            y, weights = y
+            self.attn_probs(weights)
         return y.transpose(1, 2).reshape(B, T, C)
 
 
@@ -254,16 +254,9 @@ class BertPreTrainedModel(nn.Module):
 
     def attention_maps(self, input_ids, attention_mask=None):
         """Attention weights of every layer: a NumPy array (num_hidden_layers, B, heads, T, T)."""
-        attns = [layer.attention.self for layer in self.base_model.encoder.layer]
-        for a in attns:
-            a.store_weights = True
-        try:
-            with no_grad():
-                self.base_model(input_ids, attention_mask)
-            return np.stack([a.attention_weights.numpy() for a in attns])
-        finally:
-            for a in attns:
-                a.store_weights, a.attention_weights = False, None
+        with nn.capture_attention(self.base_model) as maps, no_grad():
+            self.base_model(input_ids, attention_mask)
+        return np.stack(list(maps.values()))
 
     def _inputs(self, input_ids, attention_mask, token_type_ids, position_ids):
         """(ids, token types, positions on the model's device; keep (B, 1, 1, T) or None), checked."""

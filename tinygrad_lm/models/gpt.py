@@ -276,16 +276,9 @@ class GPT(nn.Module):
 
     def attention_maps(self, idx):
         """Attention weights of every layer for a prompt: a NumPy array (n_layer, B, n_head, T, T)."""
-        attns = [b.attn for b in self.transformer.h]
-        for a in attns:
-            a.store_weights = True
-        try:
-            with no_grad():
-                self.forward(idx)
-            return np.stack([a.attention_weights.numpy() for a in attns])
-        finally:
-            for a in attns:
-                a.store_weights = False
+        with nn.capture_attention(self) as maps, no_grad():
+            self.forward(idx)
+        return np.stack(list(maps.values()))
 
     # generation lives in generate.py; a method too, so it reads as model.generate(...)
     def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, seed=None,

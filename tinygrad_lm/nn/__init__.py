@@ -2,7 +2,7 @@
 recurrent layers, the encoder-decoder Transformer. (``MultiHeadAttention`` is the seed tutorial's
 per-head causal module; ``MultiheadAttention`` is torch.nn.MultiheadAttention's.)"""
 from . import functional, init
-from .attention import CausalSelfAttention, Head, KVCache, MultiHeadAttention
+from .attention import AttentionProbs, CausalSelfAttention, Head, KVCache, MultiHeadAttention, capture_attention
 from .layers import GELU, Dropout, Embedding, LayerNorm, Linear, ReLU
 from .module import Module, ModuleList, Parameter, Sequential, eval_mode, functional_call
 from .positional import LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding
@@ -16,4 +16,4 @@ __all__ = ["Module", "Parameter", "Sequential", "ModuleList", "Linear", "Embeddi
            "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
            "MultiheadAttention", "Transformer", "TransformerEncoder", "TransformerDecoder",
            "TransformerEncoderLayer", "TransformerDecoderLayer",
-           "functional", "init", "functional_call", "eval_mode"]
+           "functional", "init", "functional_call", "eval_mode", "AttentionProbs", "capture_attention"]

@@ -7,9 +7,12 @@
   ("c_attn"), heads as a batch dimension, one fused attention op. Faster.
 
 With copied weights both give the same outputs and gradients (tests/test_layers.py).
-Either can keep its attention weights for plotting: set ``store_weights = True`` and read
-``attention_weights`` (batch, heads, T, T) after a forward.
+Every attention module passes its weights (batch, heads, T, S) through a child ``attn_probs``
+(AttentionProbs, an identity) when a forward hook is registered on it, and computes them only
+then (the fused op keeps none): ``capture_attention(model)`` registers those hooks for one block.
 """
+import contextlib
+
 import numpy as np
 
 from ..tensor import cat, stack
@@ -40,13 +43,50 @@ class KVCache:
         return k, v
 
 
+class AttentionProbs(Module):
+    """The softmax weights of an attention module, (batch, heads, queries, keys): an identity that
+    the module calls only while a forward hook is registered here (``wanted``), so looking costs
+    nothing when nobody looks and the fused ops run unchanged."""
+
+    @property
+    def wanted(self):
+        return bool(self._forward_hooks)
+
+    def forward(self, weights):
+        return weights
+
+
+@contextlib.contextmanager
+def capture_attention(model):
+    """``with capture_attention(model) as maps: model(...)``: maps[name] is the latest attention
+    weights (NumPy, batch x heads x queries x keys) of each attention module of `model`, keyed by
+    the module's name in ``named_modules()`` ("transformer.h.0.attn"), in the model's order. The
+    hooks are removed on leaving the block."""
+    maps, handles = {}, []
+
+    def keep(name):
+        def hook(module, args, output):
+            maps[name] = output.detach().numpy()
+        return hook
+    try:
+        for name, module in model.named_modules():
+            if isinstance(module, AttentionProbs):
+                owner = name.rpartition(".")[0]
+                maps.setdefault(owner, None)                  # the model's order, whatever runs first
+                handles.append(module.register_forward_hook(keep(owner)))
+        yield maps
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 def cache_length(layer_cache):
     """Positions held by one layer's cache (per-head attention keeps one KVCache per head, all of
     the same length)."""
     return (layer_cache[0] if isinstance(layer_cache, list) else layer_cache).length
 
 
-def attend_packed(qkv, n_head, scale, dropout_p=0.0, rotary=None, kv_cache=None, store_weights=False,
+def attend_packed(qkv, n_head, scale, dropout_p=0.0, rotary=None, kv_cache=None, need_weights=False,
                   fused=True):
     """Multi-head causal attention from a packed (B, T, 3C) q|k|v projection to (B, T, C).
 
@@ -54,7 +94,7 @@ def attend_packed(qkv, n_head, scale, dropout_p=0.0, rotary=None, kv_cache=None,
     the whole thing is one fused op; otherwise the heads are split out so that positions can rotate
     q and k, the cache can extend k and v, and the weights can be kept.
     """
-    if fused and rotary is None and kv_cache is None and not store_weights:
+    if fused and rotary is None and kv_cache is None and not need_weights:
         return F.causal_self_attention(qkv, n_head, scale, dropout_p), None
     B, T, C3 = qkv.shape
     start = 0 if kv_cache is None else kv_cache.length
@@ -67,8 +107,8 @@ def attend_packed(qkv, n_head, scale, dropout_p=0.0, rotary=None, kv_cache=None,
     # the T new queries are the last T of the keys (a cache holds the first ones): the causal mask
     # is aligned bottom-right, which PyTorch's is_causal (top-left) is not; see F.causal_attention
     attend = F.causal_attention if fused else F.causal_attention_composite
-    y = attend(q, k, v, scale=scale, dropout_p=dropout_p, return_weights=store_weights)
-    y, weights = y if store_weights else (y, None)
+    y = attend(q, k, v, scale=scale, dropout_p=dropout_p, return_weights=need_weights)
+    y, weights = y if need_weights else (y, None)
     return y.permute(0, 2, 1, 3).reshape(B, T, C3 // 3), weights                   # heads side by side
 
 
@@ -85,9 +125,9 @@ class Head(Module):
         # the seed scales by n_embd**-0.5; "Attention is all you need" by head_size**-0.5
         self.scale = head_size ** -0.5 if scale is None else scale
         self.rotary = rotary
-        self.store_weights, self.attention_weights = False, None
 
-    def forward(self, x, kv_cache=None):
+    def forward(self, x, kv_cache=None, need_weights=False):
+        """(B, T, head_size); with need_weights, (that, the weights (B, T, S))."""
         start = 0 if kv_cache is None else kv_cache.length
         q, k, v = self.query(x), self.key(x), self.value(x)          # (B, T, head_size)
         if self.rotary is not None:
@@ -95,11 +135,8 @@ class Head(Module):
         if kv_cache is not None:
             k, v = kv_cache.append(k, v)
         p_drop = self.dropout.p if self.training else 0.0
-        out = F.causal_attention(q, k, v, scale=self.scale, dropout_p=p_drop,      # bottom-right: see attend_packed
-                                 return_weights=self.store_weights)
-        if self.store_weights:
-            out, self.attention_weights = out
-        return out
+        return F.causal_attention(q, k, v, scale=self.scale, dropout_p=p_drop,     # bottom-right: see attend_packed
+                                  return_weights=need_weights)
 
 
 class MultiHeadAttention(Module):
@@ -121,28 +158,16 @@ class MultiHeadAttention(Module):
         self.c_proj = Linear(n_embd, n_embd, bias=proj_bias)
         self.dropout = Dropout(dropout)
         self.batched = batched
-        self._weights = None
-
-    @property
-    def store_weights(self):
-        return self.heads[0].store_weights
-
-    @store_weights.setter
-    def store_weights(self, flag):
-        for h in self.heads:
-            h.store_weights = flag
-
-    @property
-    def attention_weights(self):
-        if self._weights is not None:
-            return self._weights
-        return stack([h.attention_weights for h in self.heads], dim=1)
+        self.attn_probs = AttentionProbs()
 
     def forward_per_head(self, x, kv_caches=None):
         caches = kv_caches if kv_caches is not None else [None] * len(self.heads)
-        out = cat([h(x, c) for h, c in zip(self.heads, caches)], dim=-1)
-        self._weights = None
-        return self.dropout(self.c_proj(out))
+        if self.attn_probs.wanted:
+            outs, weights = zip(*[h(x, c, need_weights=True) for h, c in zip(self.heads, caches)])
+            self.attn_probs(stack(weights, dim=1))
+        else:
+            outs = [h(x, c) for h, c in zip(self.heads, caches)]
+        return self.dropout(self.c_proj(cat(outs, dim=-1)))
 
     def forward(self, x, kv_caches=None):
         if not self.batched or kv_caches is not None:
@@ -152,8 +177,10 @@ class MultiHeadAttention(Module):
         weight = cat([p.weight for p in parts], dim=0)                         # (3 C, C)
         bias = cat([p.bias for p in parts], dim=0) if first.query.bias is not None else None
         p_drop = first.dropout.p if self.training else 0.0
-        y, self._weights = attend_packed(F.linear(x, weight, bias), len(heads), first.scale, p_drop,
-                                         rotary=first.rotary, store_weights=self.store_weights)
+        y, weights = attend_packed(F.linear(x, weight, bias), len(heads), first.scale, p_drop,
+                                   rotary=first.rotary, need_weights=self.attn_probs.wanted)
+        if weights is not None:
+            self.attn_probs(weights)
         return self.dropout(self.c_proj(y))
 
     def new_cache(self):
@@ -176,14 +203,14 @@ class CausalSelfAttention(Module):
         self.scale = (n_embd // n_head) ** -0.5 if scale is None else scale
         self.rotary = rotary
         self.fused = fused
-        self.store_weights, self.attention_weights = False, None
+        self.attn_probs = AttentionProbs()
 
     def forward(self, x, kv_cache=None):
         p_drop = self.attn_dropout_p if self.training else 0.0
         y, weights = attend_packed(self.c_attn(x), self.n_head, self.scale, p_drop, self.rotary, kv_cache,
-                                   self.store_weights, self.fused)
-        if self.store_weights:
-            self.attention_weights = weights
+                                   self.attn_probs.wanted, self.fused)
+        if weights is not None:
+            self.attn_probs(weights)
         return self.resid_dropout(self.c_proj(y))
 
     def new_cache(self):

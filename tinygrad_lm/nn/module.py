@@ -21,6 +21,26 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
+class RemovableHandle:
+    """What register_forward_hook returns (torch.utils.hooks.RemovableHandle): ``remove()`` takes the
+    hook off; ``with handle:`` removes it at the end of the block."""
+    _next_id = 0
+
+    def __init__(self, hooks, hook):
+        RemovableHandle._next_id += 1
+        self.hooks, self.id = hooks, RemovableHandle._next_id
+        hooks[self.id] = hook
+
+    def remove(self):
+        self.hooks.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
 class Module:
     """Base class of every layer. Attributes that are Parameters or Modules are registered in
     assignment order, which fixes the order of ``parameters()`` and the keys of ``state_dict()``.
@@ -31,6 +51,7 @@ class Module:
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
 
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
@@ -53,7 +74,22 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        output = self.forward(*args, **kwargs)
+        if not self._forward_hooks:
+            return output
+        for hook in tuple(self._forward_hooks.values()):     # a hook may remove itself
+            result = hook(self, args, output)
+            if result is not None:                            # as PyTorch: a hook may replace the output
+                output = result
+        return output
+
+    def register_forward_hook(self, hook):
+        """Call ``hook(module, args, output)`` after every forward of this module (as PyTorch's):
+        a way to look inside a model without changing it. A hook that returns a value replaces the
+        output. Returns a handle whose ``remove()`` takes the hook off again."""
+        if not callable(hook):
+            raise TypeError(f"register_forward_hook: a hook must be callable, got {type(hook).__name__}")
+        return RemovableHandle(self._forward_hooks, hook)
 
     # ----------------------------------------------------------------- traversal
     def named_modules(self, prefix=""):

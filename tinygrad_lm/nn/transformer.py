@@ -32,7 +32,7 @@ from ..ops import causal_mask
 from ..tensor import Tensor
 from . import functional as F
 from . import init
-from .attention import KVCache
+from .attention import AttentionProbs, KVCache
 from .layers import Dropout, LayerNorm, Linear
 from .module import Module, ModuleList, Parameter
 
@@ -124,6 +124,7 @@ class MultiheadAttention(Module):
         self.in_proj_weight = Parameter(np.zeros((3 * embed_dim, embed_dim), dtype=dtype))
         self.in_proj_bias = Parameter(np.zeros(3 * embed_dim, dtype=dtype)) if bias else None
         self.out_proj = Linear(embed_dim, embed_dim, bias=bias, dtype=dtype)
+        self.attn_probs = AttentionProbs()       # the weights per head, to a forward hook
         # PyTorch's _reset_parameters: Glorot for the packed projection, zero biases
         xavier_uniform_(self.in_proj_weight)
         if bias:
@@ -182,6 +183,7 @@ class MultiheadAttention(Module):
             else:
                 k, v = self._project_kv(self._batch_first(key), None if value is key else self._batch_first(value))
         dropout_p = self.dropout if self.training else 0.0
+        caller_weights, need_weights = need_weights, need_weights or self.attn_probs.wanted
         if isinstance(kv_cache, KVCache):
             if attn_mask is not None or key_padding_mask is not None:
                 raise NotImplementedError("MultiheadAttention: with a KVCache give is_causal=True, not masks")
@@ -199,6 +201,10 @@ class MultiheadAttention(Module):
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=causal_only,
                                                return_weights=need_weights)     # causal_only: no T x S mask made
         y, weights = y if need_weights else (y, None)
+        if self.attn_probs.wanted:                      # per head, (N, H, L, S), to a forward hook
+            self.attn_probs(weights)
+        if not caller_weights:
+            weights = None
         out = self.out_proj(y.permute(0, 2, 1, 3).reshape(N, L, E))      # heads side by side
         if not batched:
             out = out.reshape(L, E)

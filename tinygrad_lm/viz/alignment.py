@@ -2,9 +2,9 @@
 forward pass, and the alignment picture of a decode.
 
 The layers ask their MultiheadAttention for no weights (need_weights=False: the fused op then
-skips keeping them). To see them, each attention module is wrapped for one pass in a recorder
-that asks for the per-head weights and keeps them: the numbers are those the model computes, with
-no copy of its wiring to drift from it.
+skips keeping them). To see them, a forward hook on each module's ``attn_probs`` asks for the
+per-head weights for one pass (nn.capture_attention): the numbers are those the model computes,
+with no copy of its wiring to drift from it.
 
 The alignment of a decode: greedy decoding produces y1..yn (EOS last), then one teacher-forced
 pass over tgt_in = [BOS, y1, ..., y(n-1)] gives the cross-attention of the position that produced
@@ -26,49 +26,38 @@ import numpy as np
 from .. import backend
 from .attention_view import BIDIRECTIONAL, CAUSAL, CROSS, AttentionView
 from ..errors import ConfigError
-from ..nn import eval_mode, Module
+from ..nn import capture_attention, eval_mode
 from ..decoding.beam_search import greedy_decode
 from ..tensor import no_grad
 from ..decoding.translate import clean_ids
 
 
-class _Recorder(Module):
-    """Stands in for one MultiheadAttention for one pass: the same output, and its weights per head
-    (N, H, L, S) kept in ``weights``."""
+# which attention of a Seq2Seq a module is, by its name in named_modules()
+_KINDS = {"encoder": ".encoder.layers.", "decoder": ".decoder.layers.", "cross": ".decoder.layers."}
+_ATTENTION = {"encoder": "self_attn", "decoder": "self_attn", "cross": "multihead_attn"}
 
-    def __init__(self, attention):
-        super().__init__()
-        self.attention, self.weights = attention, None
 
-    def forward(self, query, key, value, **kwargs):
-        out, weights = self.attention(query, key, value, **{**kwargs, "need_weights": True,
-                                                              "average_attn_weights": False})
-        self.weights = backend.to_numpy(weights.data)
-        return out, None
+class LatestWeights:
+    """One attention module's weights from its latest call inside record_attention: ``.weights``,
+    (N, H, L, S) NumPy, per head."""
 
-    def project_kv(self, key, value=None):           # decoding's cross-attention cache, as the module's
-        return self.attention.project_kv(key, value)
+    def __init__(self, maps, name):
+        self.maps, self.name = maps, name
+
+    @property
+    def weights(self):
+        return self.maps[self.name]
 
 
 @contextlib.contextmanager
 def record_attention(model):
-    """Within the block every attention module of the Seq2Seq `model` keeps the per-head weights of
-    its latest call: yields {"encoder": [...], "decoder": [...], "cross": [...]}, one _Recorder per
-    layer (``.weights``: (N, H, L, S) NumPy). The modules are put back on leaving."""
-    places = ([("encoder", layer, "self_attn") for layer in model.transformer.encoder.layers]
-              + [("decoder", layer, "self_attn") for layer in model.transformer.decoder.layers]
-              + [("cross", layer, "multihead_attn") for layer in model.transformer.decoder.layers])
-    recorders = {"encoder": [], "decoder": [], "cross": []}
-    try:
-        for kind, layer, name in places:
-            recorder = _Recorder(getattr(layer, name))
-            setattr(layer, name, recorder)
-            recorders[kind].append(recorder)
-        yield recorders
-    finally:
-        for kind, layer, name in places:
-            if isinstance(getattr(layer, name), _Recorder):
-                setattr(layer, name, getattr(layer, name).attention)
+    """Within the block every attention module of the Seq2Seq `model` hands the per-head weights of
+    its latest call to a forward hook (nn.capture_attention): yields {"encoder": [...], "decoder":
+    [...], "cross": [...]}, one LatestWeights per layer. The hooks are removed on leaving."""
+    with capture_attention(model) as maps:
+        yield {kind: [LatestWeights(maps, name) for name in maps
+                      if _KINDS[kind] in name and name.rpartition(".")[2] == _ATTENTION[kind]]
+               for kind in _KINDS}
 
 
 def attention_weights(model, src, tgt_in):
@@ -133,4 +122,4 @@ def alignment_view(a, source_tokens, output_tokens, bos="<bos>"):
         AttentionView(a.decoder, output_tokens, fed, kind=CAUSAL, name="decoder self-attention"))
 
 
-__all__ = ["record_attention", "attention_weights", "Alignment", "alignment", "text_alignment", "alignment_view"]
+__all__ = ["record_attention", "LatestWeights", "attention_weights", "Alignment", "alignment", "text_alignment", "alignment_view"]
