@@ -123,7 +123,7 @@ def test_bad_inputs_get_clear_errors():
         model(np.full((1, 3), 13))
     with pytest.raises(IndexError, match=r"index -2 is out of range"):
         model(np.full((1, 3), -2))
-    with pytest.raises(TypeError, match="integer token ids"):
+    with pytest.raises(TypeError, match=r"idx \(token ids, vocab_size=13\) must hold integer ids, got dtype float64"):
         model(np.zeros((1, 3)))
     with pytest.raises(ValueError, match=r"shape \(batch, time\)"):
         model(np.zeros(3, dtype=np.int64))

@@ -5,7 +5,12 @@ import itertools
 import math
 import os
 
+import numpy as np
+
+from .. import backend
 from ..errors import ConfigError
+from ..ops.checks import check_indices
+from ..tensor import Tensor
 
 
 class ModelConfig:
@@ -112,3 +117,24 @@ def check_field_types(cls, d):
             problems.append(f"{f.name}={value!r} is not {'a finite float' if kind is float else 'a ' + kind.__name__}")
     if problems:
         raise ConfigError(f"{cls.__name__}: " + "; ".join(problems))
+
+
+def check_token_ids(ids, size, what, device=None, ignore=None, shape=None, max_length=None):
+    """Every family's one check of its integer inputs (token ids, labels, token types): integers of
+    shape (batch, time) (or `shape`), at most `max_length` positions, each in [0, size) or equal to
+    `ignore` (-100: a label that counts for nothing). They are checked where they already are (a
+    NumPy batch on the host, before it is copied: a GPU step makes no device-to-host copy for it;
+    CuPy would wrap an index of -1 around silently), then moved to `device` (None: left there).
+    `what` names them in every error, e.g. "GPT: idx (token ids, vocab_size=13)"."""
+    data = ids.data if isinstance(ids, Tensor) else ids
+    if not hasattr(data, "dtype"):
+        data = np.asarray(data)
+    if data.dtype.kind not in "iu":
+        raise TypeError(f"{what} must hold integer ids, got dtype {data.dtype}")
+    if data.ndim != 2 if shape is None else tuple(data.shape) != tuple(shape):
+        raise ValueError(f"{what} must have shape {'(batch, time)' if shape is None else tuple(shape)}, "
+                         f"got {tuple(data.shape)}")
+    if max_length is not None and data.shape[1] > max_length:
+        raise ValueError(f"{what} has {data.shape[1]} positions, more than block_size={max_length}")
+    check_indices(backend.get_array_module(backend.device_of(data)), data, size, what, ignore=ignore)
+    return data if device is None else backend.to_device(data, device)

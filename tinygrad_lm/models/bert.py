@@ -26,9 +26,8 @@ from .. import nn
 from ..errors import ConfigError, PretrainedError
 from ..nn import functional as F
 from ..nn.attention import BIDIRECTIONAL
-from ..ops.checks import check_indices
 from ..tensor import Tensor, no_grad
-from .base import ModelConfig, check_field_types
+from .base import ModelConfig, check_token_ids, check_field_types
 
 ACTIVATIONS = {"gelu": "none", "gelu_new": "tanh", "gelu_pytorch_tanh": "tanh"}   # -> F.gelu(approximate=)
 
@@ -324,19 +323,10 @@ def _host(x):
 
 
 def _ids(ids, size, what, shape=None, ignore=None):
-    """Integer ids (B, T), or of `shape`, on the host, each in [0, size) (or equal to `ignore`),
-    checked before they reach a device."""
+    """Integer ids (B, T), or of `shape`, on the host, each in [0, size) (or equal to `ignore`)."""
     data = _host(ids)
-    if data.dtype == bool:
-        data = data.astype(np.int64)
-    if data.dtype.kind not in "iu":
-        raise TypeError(f"BERT: {what} must hold integers, got dtype {data.dtype}")
-    if (data.ndim != 2 if shape is None else data.shape != shape):
-        raise ValueError(f"BERT: {what} must have shape {'(batch, time)' if shape is None else shape}, "
-                         f"got {tuple(data.shape)}")
-    check_indices(np, data, size, f"BERT: {what}", ignore=ignore)
-    return data
-
+    return check_token_ids(data.astype(np.int64) if data.dtype == bool else data, size, f"BERT: {what}",
+                           ignore=ignore, shape=shape)
 
 class BertModel(BertPreTrainedModel):
     """The encoder: embeddings, layers and (add_pooling_layer=True) the pooler on [CLS]."""

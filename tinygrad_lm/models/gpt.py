@@ -14,16 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import backend
 from ..io import hf
 from .. import nn
 from ..errors import ConfigError, PretrainedError
 from .generation import generate
 from ..nn import functional as F
 from ..nn.attention import cache_length
-from ..ops.checks import check_indices
-from ..tensor import Tensor, no_grad
-from .base import ModelConfig
+from ..tensor import no_grad
+from .base import ModelConfig, check_token_ids
 
 
 @dataclass
@@ -242,19 +240,9 @@ class GPT(nn.Module):
         return logits, loss
 
     def _check_ids(self, ids, what, ignore=None):
-        """Validate token ids and move them to the model's device. Ids that come from the host (a
-        NumPy batch, the usual case) are checked there, before the copy, so a training step on a
-        GPU makes no device->host copy for it."""
-        data = ids.data if isinstance(ids, Tensor) else ids
-        if not hasattr(data, "dtype"):
-            data = np.asarray(data)
-        if data.dtype.kind not in "iu":
-            raise TypeError(f"GPT: {what} must hold integer token ids, got dtype {data.dtype}")
-        if data.ndim != 2:
-            raise ValueError(f"GPT: {what} must have shape (batch, time), got {tuple(data.shape)}")
-        check_indices(np, data, self.config.vocab_size, f"GPT: {what} (token ids, vocab_size="
-                      f"{self.config.vocab_size})", ignore=ignore)
-        return backend.to_device(data, self.device)
+        """Token ids (B, T) in the vocabulary, checked before they are copied to the model's device."""
+        return check_token_ids(ids, self.config.vocab_size, f"GPT: {what} (token ids, vocab_size="
+                               f"{self.config.vocab_size})", self.device, ignore=ignore)
 
     @property
     def device(self):

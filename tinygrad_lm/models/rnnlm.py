@@ -14,16 +14,11 @@ time (``forward_with_state``) instead of running the whole text again for every 
 """
 from dataclasses import dataclass
 
-import numpy as np
-
-from .. import backend
 from .. import nn
 from ..errors import ConfigError
 from .generation import generate
 from ..nn import functional as F
-from ..ops.checks import check_indices
-from ..tensor import Tensor
-from .base import ModelConfig
+from .base import ModelConfig, check_token_ids
 
 # how many gate blocks each cell stacks in its weight matrices (PyTorch's layout: rows gate by gate)
 GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
@@ -111,17 +106,9 @@ class RNNLM(nn.Module):
         return self.head(self.drop(out)), state
 
     def _check_ids(self, ids, what, ignore=None):
-        """Integer ids (B, T) within the vocabulary, checked on the host, then on the model's device."""
-        data = ids.data if isinstance(ids, Tensor) else ids
-        if not hasattr(data, "dtype"):
-            data = np.asarray(data)
-        if data.dtype.kind not in "iu":
-            raise TypeError(f"RNNLM: {what} must hold integer token ids, got dtype {data.dtype}")
-        if data.ndim != 2:
-            raise ValueError(f"RNNLM: {what} must have shape (batch, time), got {tuple(data.shape)}")
-        check_indices(np, data, self.config.vocab_size, f"RNNLM: {what} (token ids, vocab_size="
-                      f"{self.config.vocab_size})", ignore=ignore)
-        return backend.to_device(data, self.device)
+        """Token ids (B, T) in the vocabulary, checked before they are copied to the model's device."""
+        return check_token_ids(ids, self.config.vocab_size, f"RNNLM: {what} (token ids, vocab_size="
+                               f"{self.config.vocab_size})", self.device, ignore=ignore)
 
     @property
     def device(self):

@@ -15,16 +15,14 @@ search, with caches) is in seq2seq_decode.py.
 from dataclasses import dataclass
 from functools import partial
 
-import numpy as np
 
 from .. import backend
 from .. import nn
 from ..errors import ConfigError
 from ..nn import functional as F
-from ..ops.checks import check_indices
 from ..data.pairs import PairBatches
 from ..tensor import Tensor
-from .base import ModelConfig
+from .base import ModelConfig, check_token_ids
 
 
 @dataclass
@@ -110,18 +108,9 @@ class Seq2Seq(nn.Module):
         return self.lm_head.weight.device
 
     def _ids(self, ids, what, vocab_size, ignore=None):
-        """Integer ids (B, L), checked on the host, moved to the model's device."""
-        data = ids.data if isinstance(ids, Tensor) else ids
-        data = data if hasattr(data, "dtype") else np.asarray(data)
-        if data.dtype.kind not in "iu" or data.ndim != 2:
-            raise ValueError(f"Seq2Seq: {what} must be integer token ids of shape (batch, time), got "
-                             f"{data.dtype} {tuple(data.shape)}")
-        if data.shape[1] > self.config.block_size:
-            raise ValueError(f"Seq2Seq: {what} has {data.shape[1]} positions, more than block_size="
-                             f"{self.config.block_size}")
-        xp = backend.get_array_module(backend.device_of(data))      # checked where the ids already are
-        check_indices(xp, data, vocab_size, f"Seq2Seq: {what} (vocab_size={vocab_size})", ignore=ignore)
-        return backend.to_device(data, self.device)
+        """Token ids (B, L), at most block_size of them, checked, moved to the model's device."""
+        return check_token_ids(ids, vocab_size, f"Seq2Seq: {what} (vocab_size={vocab_size})", self.device,
+                               ignore=ignore, max_length=self.config.block_size)
 
     def _padding(self, ids):
         """True where `ids` holds pad_id: the key padding mask of PyTorch's convention."""
