@@ -245,7 +245,7 @@ def test_bad_folders_explain(hf_masked_lm, tmp_path, monkeypatch):
                                               r"config.json implies \[16, 64\]"):
         BertForMaskedLM.from_pretrained(deeper)
     (deeper / "config.json").write_text(json.dumps({**cfg, "hidden_size": "32"}))
-    with pytest.raises(PretrainedError, match="hidden_size='32' is not a int"):
+    with pytest.raises(PretrainedError, match="hidden_size='32' must be an integer"):
         BertForMaskedLM.from_pretrained(deeper)
     (deeper / "config.json").write_text(json.dumps({**cfg, "model_type": "gpt2"}))
     with pytest.raises(PretrainedError, match="not BERT"):

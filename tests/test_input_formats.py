@@ -435,12 +435,12 @@ def test_prepare_on_a_full_disk_keeps_the_previous_dataset(dataset, monkeypatch)
 
 # ------------------------------------------------------------------ settings
 @pytest.mark.parametrize("kwargs, message", [
-    ({"learning_rate": math.inf}, "learning_rate=inf must be finite"),
-    ({"min_lr": math.inf, "decay_lr": False}, "min_lr=inf must be finite"),
-    ({"weight_decay": math.inf}, "weight_decay=inf must be finite"),
+    ({"learning_rate": math.inf}, "learning_rate=inf must be a finite number"),
+    ({"min_lr": math.inf, "decay_lr": False}, "min_lr=inf must be a finite number"),
+    ({"weight_decay": math.inf}, "weight_decay=inf must be a finite number"),
     ({"min_lr": 1e-2, "learning_rate": 1e-3}, "min_lr=0.01 must be <= learning_rate=0.001"),
     ({"batch_size": "12"}, "batch_size='12' must be an integer"),
-    ({"learning_rate": "fast"}, "learning_rate='fast' must be a number"),
+    ({"learning_rate": "fast"}, "learning_rate='fast' must be a finite number"),
 ])
 def test_train_config_refuses_non_finite_and_contradictory_settings(kwargs, message):
     with pytest.raises(ConfigError, match=message):
@@ -517,7 +517,7 @@ CLI_CASES = {
     "train --min-lr above the lr": (["train", "--dataset", "data", "--learning-rate", "1e-3", "--min-lr", "0.1"],
                                     "min_lr=0.1 must be <= learning_rate=0.001"),
     "train --learning-rate inf": (["train", "--dataset", "data", "--learning-rate", "inf"],
-                                  "learning_rate=inf must be finite"),
+                                  "learning_rate=inf must be a finite number"),
 }
 
 

@@ -174,7 +174,7 @@ def with_config(**changes):
     (dict(drop=("model/lm_head.weight",)), "missing: lm_head.weight"),
     (dict(add={"model/lm_head.weight": np.zeros((20, 16), np.float32)}), "lm_head.weight has shape (20, 16)"),
     (dict(add={"model/lm_head.weight": np.zeros((20, 32), np.int64)}), "holds int64"),
-    (dict(meta=with_config(n_layer=1e12)), "n_layer=1000000000000.0 is not a int"),
+    (dict(meta=with_config(n_layer=1e12)), "n_layer=1000000000000.0 must be an integer"),
     (dict(meta=with_config(n_layer=10 ** 9)), "declares more parameters than"),
     (dict(meta=with_config(n_embd="32")), "n_embd='32'"),
     (dict(meta=with_config(vocab_size=10 ** 12)), "transformer.wte.weight has shape (20, 32) but"),

@@ -340,7 +340,7 @@ def test_train_config_refuses_settings_that_mean_nothing():
     with pytest.raises(ValueError, match=r"batch_size=0 must be >= 1; .*eval_interval=0 must be >= 1"):
         TrainConfig(batch_size=0, eval_interval=0)                    # every problem named at once
     for field, value, message in (("max_iters", -1, "max_iters=-1 must be >= 0"),
-                                  ("learning_rate", float("nan"), "learning_rate=nan must be >= 0"),
+                                  ("learning_rate", float("nan"), "learning_rate=nan must be a finite number"),
                                   ("grad_clip", -1.0, "grad_clip=-1.0 must be >= 0"),
                                   ("beta2", 1.0, r"beta2=1.0 must be in \[0, 1\)"),
                                   ("optimizer", "lion", "optimizer='lion' is not one of"),

@@ -5,6 +5,7 @@ import dataclasses
 
 from ..training.config import TrainConfig
 from ..models import GPTConfig
+from ..models.base import field_kind
 from ..training.presets import PRESETS
 from . import commands
 
@@ -12,14 +13,10 @@ def flag(name):
     return "--" + name.replace("_", "-")
 
 
-def _field_type(f):
-    return {"int": int, "float": float, "str": str, "bool": bool}[f.type if isinstance(f.type, str) else f.type.__name__]
-
-
 def add_config_flags(p, fields, default_help=""):
     """One flag per dataclass field; the default None means "not given" (the preset's value stays)."""
     for f in fields:
-        kind = _field_type(f)
+        kind = field_kind(f)
         names = (flag(f.name), *f.metadata.get("aliases", ()))
         help_text = f.metadata.get("help", default_help)
         if kind is bool:

@@ -3,6 +3,7 @@ fields may be assigned later), and it travels in checkpoints as a plain dict."""
 import dataclasses
 import itertools
 import math
+import numbers
 import os
 
 import numpy as np
@@ -92,32 +93,37 @@ def _gib(n):
     return f"{n / 2 ** 30:,.1f}" if n < 2 ** 60 else f"{n / 2 ** 30:.2e}"
 
 
+# What a config field's declared type admits, for every config (the model's, TrainConfig) and the
+# command line's flags: one rule. bool is not an int, an int is a fine float (lr=1), a float must
+# be finite, and None is allowed only where the field's default is None.
+KIND_NAMES = {int: "an integer", float: "a finite number", bool: "true or false", str: "a text"}
+
+
+def field_kind(f):
+    """int, float, bool or str: the type a dataclass field declares (None for any other type)."""
+    name = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+    return {"int": int, "float": float, "bool": bool, "str": str}.get(name)
+
+
+def fits_kind(value, kind):
+    if kind is float:
+        return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if kind is int:                                    # NumPy integers too
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    return kind is None or isinstance(value, kind)
+
+
+def field_type_problems(cls, d):
+    """'name=value must be an integer' for each value in `d` that its field's type does not admit."""
+    return [f"{f.name}={d[f.name]!r} must be {KIND_NAMES[field_kind(f)]}" for f in dataclasses.fields(cls)
+            if f.name in d and not (d[f.name] is None and f.default is None) and not fits_kind(d[f.name], field_kind(f))]
+
+
 def check_field_types(cls, d):
-    """Raise ConfigError unless each value in `d` has the type its dataclass field declares (int,
-    float, bool or str; None only where the default is None). bool is not an int here, an int is
-    a float, and a float must be finite."""
-    problems = []
-    for f in dataclasses.fields(cls):
-        if f.name not in d:
-            continue
-        value, kind = d[f.name], f.type
-        if value is None and f.default is None:
-            continue
-        if kind is bool:
-            ok = isinstance(value, bool)
-        elif kind is int:
-            ok = isinstance(value, int) and not isinstance(value, bool)
-        elif kind is float:
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        elif kind is str:
-            ok = isinstance(value, str)
-        else:
-            ok = True
-        if not ok:
-            problems.append(f"{f.name}={value!r} is not {'a finite float' if kind is float else 'a ' + kind.__name__}")
+    """Raise ConfigError naming every value in `d` that its dataclass field's type does not admit."""
+    problems = field_type_problems(cls, d)
     if problems:
         raise ConfigError(f"{cls.__name__}: " + "; ".join(problems))
-
 
 def check_token_ids(ids, size, what, device=None, ignore=None, shape=None, max_length=None):
     """Every family's one check of its integer inputs (token ids, labels, token types): integers of

@@ -1,14 +1,13 @@
 """TrainConfig, every setting of a training run, and the optimizer and learning-rate schedule it
 describes."""
 import dataclasses
-import math
-import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .. import optim
 from ..errors import ConfigError
+from ..models.base import field_type_problems
 
 
 def _setting(default, help, **cli):
@@ -48,12 +47,10 @@ class TrainConfig:
     def validate(self):
         """Refuse settings that would run without error but mean nothing (a batch of 0 rows trains
         on no tokens and logs a loss of 0), naming every problem at once."""
-        kinds = [f"{f.name}={getattr(self, f.name)!r} must be {_KIND_NAMES[_kind(f)]}"
-                 for f in dataclasses.fields(self) if not _is_kind(getattr(self, f.name), _kind(f))]
+        kinds = field_type_problems(type(self), {f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
         if kinds:                                      # a wrong type (e.g. from a checkpoint): say only that
             raise ConfigError("TrainConfig: " + "; ".join(kinds))
-        problems = [f"{f.name}={getattr(self, f.name)} must be finite" for f in dataclasses.fields(self)
-                    if _kind(f) is float and math.isinf(getattr(self, f.name))]
+        problems = []
         if self.decay_lr and self.max_iters > 0 and self.min_lr > self.learning_rate:
             problems.append(f"min_lr={self.min_lr} must be <= learning_rate={self.learning_rate}: the cosine "
                             "decay goes down to min_lr (or turn it off: --no-decay-lr)")
@@ -88,21 +85,6 @@ class TrainConfig:
     def from_dict(cls, d):
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
-
-
-_KIND_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a text"}
-
-
-def _kind(f):
-    return {"int": int, "float": float, "bool": bool, "str": str}[f.type if isinstance(f.type, str) else f.type.__name__]
-
-
-def _is_kind(value, kind):
-    if kind is float:                                  # an int is a fine float (lr=1); a bool is not
-        return isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if kind is int:                                    # NumPy integers too
-        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-    return isinstance(value, kind)
 
 
 # numbers kept per parameter while training: the parameter and its gradient, plus the optimizer's
