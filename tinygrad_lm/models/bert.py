@@ -119,8 +119,8 @@ class BertEmbeddings(nn.Module):
 
 
 class BertSelfAttention(nn.Module):
-    """Multi-head attention over every position (no causal mask); `keep` (B, 1, 1, T), False at
-    padding, hides those keys from every query through the fused attention op."""
+    """Multi-head attention over every position (no causal mask); `padding` (B, T), True at
+    padding, hides those keys from every query (the attention op's key_padding_mask)."""
 
     def __init__(self, c):
         super().__init__()
@@ -132,14 +132,14 @@ class BertSelfAttention(nn.Module):
         self.dropout_p = c.attention_probs_dropout_prob
         self.attn_probs = nn.AttentionProbs()   # (B, H, T, T) to a forward hook (nn.capture_attention)
 
-    def forward(self, x, keep=None):
+    def forward(self, x, padding=None):
         B, T, C = x.shape
         H, D = self.num_attention_heads, self.attention_head_size
 
         def heads(t):                           # (B, T, C) -> (B, H, T, D)
             return t.reshape(B, T, H, D).transpose(1, 2)
         y = F.scaled_dot_product_attention(heads(self.query(x)), heads(self.key(x)), heads(self.value(x)),
-                                           attn_mask=keep, dropout_p=self.dropout_p if self.training else 0.0,
+                                           key_padding_mask=padding, dropout_p=self.dropout_p if self.training else 0.0,
                                            return_weights=self.attn_probs.wanted)
         if self.attn_probs.wanted:
             y, weights = y
@@ -166,8 +166,8 @@ class BertAttention(nn.Module):
         self.self = BertSelfAttention(c)        # Hugging Face's name: attention.self.query...
         self.output = BertSelfOutput(c)
 
-    def forward(self, x, keep=None):
-        return self.output(self.self(x, keep), x)
+    def forward(self, x, padding=None):
+        return self.output(self.self(x, padding), x)
 
 
 class BertIntermediate(nn.Module):
@@ -194,8 +194,8 @@ class BertLayer(nn.Module):
         self.intermediate = BertIntermediate(c)
         self.output = BertOutput(c)
 
-    def forward(self, x, keep=None):
-        x = self.attention(x, keep)
+    def forward(self, x, padding=None):
+        x = self.attention(x, padding)
         return self.output(self.intermediate(x), x)
 
 
@@ -204,9 +204,9 @@ class BertEncoder(nn.Module):
         super().__init__()
         self.layer = nn.ModuleList([BertLayer(c) for _ in range(c.num_hidden_layers)])
 
-    def forward(self, x, keep=None):
+    def forward(self, x, padding=None):
         for layer in self.layer:
-            x = layer(x, keep)
+            x = layer(x, padding)
         return x
 
 
@@ -258,7 +258,7 @@ class BertPreTrainedModel(nn.Module):
         return np.stack(list(maps.values()))
 
     def _inputs(self, input_ids, attention_mask, token_type_ids, position_ids):
-        """(ids, token types, positions on the model's device; keep (B, 1, 1, T) or None), checked."""
+        """(ids, token types, positions on the model's device; padding (B, T), True at padding, or None), checked."""
         c = self.config
         ids = _ids(input_ids, c.vocab_size, "input_ids")
         B, T = ids.shape
@@ -269,11 +269,11 @@ class BertPreTrainedModel(nn.Module):
             _ids(token_type_ids, c.type_vocab_size, "token_type_ids", (B, T))
         positions = np.arange(T)[None] if position_ids is None else \
             _ids(position_ids, c.max_position_embeddings, "position_ids")
-        keep = None
+        padding = None
         if attention_mask is not None:
             mask = _ids(attention_mask, 2, "attention_mask (1 = a token, 0 = padding)", (B, T))
-            keep = (mask != 0).reshape(B, 1, 1, T)
-        return [None if a is None else backend.to_device(a, self.device) for a in (ids, types, positions, keep)]
+            padding = mask == 0
+        return [None if a is None else backend.to_device(a, self.device) for a in (ids, types, positions, padding)]
 
     # -------------------------------------------------------------------- Hugging Face folders
     @classmethod
@@ -342,8 +342,8 @@ class BertModel(BertPreTrainedModel):
         """-> BaseModelOutputWithPooling(last_hidden_state (B, T, C), pooler_output (B, C) or None).
         attention_mask (B, T): 1 for tokens, 0 for padding; token_type_ids (B, T): the segment of
         each token (default 0); position_ids (B, T) or (1, T): default 0..T-1."""
-        ids, types, positions, keep = self._inputs(input_ids, attention_mask, token_type_ids, position_ids)
-        x = self.encoder(self.embeddings(ids, types, positions), keep)
+        ids, types, positions, padding = self._inputs(input_ids, attention_mask, token_type_ids, position_ids)
+        x = self.encoder(self.embeddings(ids, types, positions), padding)
         return BaseModelOutputWithPooling(x, None if self.pooler is None else self.pooler(x))
 
 

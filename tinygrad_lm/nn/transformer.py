@@ -15,7 +15,11 @@ whose boolean mask is the opposite):
 - a float mask is added to the scores (0 allowed, -inf not allowed);
 - key_padding_mask (N, S) masks keys per sequence; attn_mask (L, S) or (N * num_heads, L, S)
   per query.
-One difference: a query left with no key at all gets zeros here (as F.scaled_dot_product_attention),
+Inside the package there is one convention, the attention op's (F.scaled_dot_product_attention):
+a boolean attn_mask is True where a key takes part, and key_padding_mask (batch, keys) is True at
+padding. MultiheadAttention translates its PyTorch masks into it once (``_fused_masks``), BERT
+passes its padding as key_padding_mask, and the op alone combines masks (booleans and-ed, floats
+added). One difference: a query left with no key at all gets zeros here (as F.scaled_dot_product_attention),
 where PyTorch's MultiheadAttention gives NaN.
 
 Decoding (seq2seq_decode.py) reuses the layers with caches: the decoder's self-attention appends
@@ -60,37 +64,6 @@ def _mask_tensor(mask, device):
     if isinstance(mask, Tensor):
         return mask
     return Tensor(mask if hasattr(mask, "dtype") else np.asarray(mask), device=device)
-
-
-def merge_masks(attn_mask, key_padding_mask, shape, dtype, device):
-    """PyTorch's two masks (True / -inf = not allowed) as one mask in the fused op's convention:
-    None, a boolean Tensor True where a key may be attended to, or a float Tensor to add.
-
-    shape = (N, H, L, S). key_padding_mask (N, S) becomes (N, 1, 1, S); a 3-d attn_mask
-    (N * H, L, S) becomes (N, H, L, S); a 2-d one (L, S) broadcasts as it is.
-    """
-    N, H, L, S = shape
-    parts = []
-    if attn_mask is not None:
-        m = _mask_tensor(attn_mask, device)
-        parts.append(m.reshape(N, H, L, S) if m.ndim == 3 else m)
-    if key_padding_mask is not None:
-        parts.append(_mask_tensor(key_padding_mask, device).reshape(N, 1, 1, S))
-    if not parts:
-        return None
-    if all(p.dtype == bool for p in parts):
-        blocked = parts[0] if len(parts) == 1 else parts[0] | parts[1]
-        return ~blocked
-    xp = backend.get_array_module(device)
-    total = None
-    for p in parts:
-        if p.dtype == bool:
-            p = Tensor._from_array(xp.where(p.data, xp.asarray(-math.inf, dtype=dtype), xp.asarray(0, dtype=dtype)),
-                                   device)
-        elif p.dtype != dtype:
-            p = p.to(dtype=dtype)
-        total = p if total is None else total + p
-    return total
 
 
 class MultiheadAttention(Module):
@@ -166,6 +139,22 @@ class MultiheadAttention(Module):
             return self._split_heads(kv[..., :E]), self._split_heads(kv[..., E:])
         return self._split_heads(F.linear(key, *self._rows(1))), self._split_heads(F.linear(value, *self._rows(2)))
 
+    def _fused_masks(self, attn_mask, key_padding_mask, shape, dtype, device):
+        """PyTorch's nn.MultiheadAttention masks in the one convention of the attention op
+        (F.scaled_dot_product_attention), which combines them: a boolean attn_mask flipped to True =
+        the key takes part (float masks are added as they are), a 3-d one (N * H, L, S) as (N, H, L,
+        S); key_padding_mask (N, S) keeps its meaning (True = padding), as (1, S) when unbatched."""
+        N, L, S = shape
+        mask = padding = None
+        if attn_mask is not None:
+            mask = _mask_tensor(attn_mask, device)
+            mask = mask.reshape(N, self.num_heads, L, S) if mask.ndim == 3 else mask
+            mask = ~mask if mask.dtype == bool else mask.to(dtype=dtype) if mask.dtype != dtype else mask
+        if key_padding_mask is not None:
+            padding = _mask_tensor(key_padding_mask, device).reshape(N, S)
+            padding = padding.to(dtype=dtype) if padding.dtype not in (bool, dtype) else padding
+        return mask, padding
+
     # ----------------------------------------------------------- forward
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
                 average_attn_weights=True, is_causal=False, kv_cache=None):
@@ -195,11 +184,10 @@ class MultiheadAttention(Module):
             causal_only = is_causal and attn_mask is None and key_padding_mask is None
             if is_causal and attn_mask is None and not causal_only:   # PyTorch demands the mask with the hint
                 attn_mask = Tensor._from_array(causal_mask(backend.get_array_module(q.device), L, S), q.device)
-            if key_padding_mask is not None and not batched:
-                key_padding_mask = _mask_tensor(key_padding_mask, q.device).reshape(1, S)
-            mask = merge_masks(attn_mask, key_padding_mask, (N, self.num_heads, L, S), q.dtype, q.device)
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=causal_only,
-                                               return_weights=need_weights)     # causal_only: no T x S mask made
+            mask, padding = self._fused_masks(attn_mask, key_padding_mask, (N, L, S), q.dtype, q.device)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, key_padding_mask=padding, dropout_p=dropout_p,
+                                               is_causal=causal_only, return_weights=need_weights)
+            # (causal_only: no T x S mask is made)
         y, weights = y if need_weights else (y, None)
         if self.attn_probs.wanted:                      # per head, (N, H, L, S), to a forward hook
             self.attn_probs(weights)
