@@ -13,8 +13,8 @@ $PY -m tinygrad_lm train --preset bert-nsp --init-from out/bert-mini/best.npz --
 $PY -m tinygrad_lm train --preset bert-nsp --out-dir out/bert-nsp-scratch
 $PY bench/bench_bert.py quality --mlm out/bert-mini/best.npz --gpt out/gpt-mini/best.npz \
     --nsp out/bert-nsp/best.npz --nsp-scratch out/bert-nsp-scratch/best.npz
-$PY bench/bench_bert.py speed --rounds 6 --steps 60
-$PY bench/bench_bert.py speed --rounds 4 --steps 40 --hidden-act gelu_new   # the tanh GELU in both engines
+OMP_NUM_THREADS=1 $PY -m tinygrad_lm bench --preset bert-mini --rounds 6 --steps 60
+OMP_NUM_THREADS=1 $PY -m tinygrad_lm bench --preset bert-mini --rounds 4 --steps 40 --set hidden_act=gelu_new   # the tanh GELU in both engines
 # the longer masked-LM run and its fine-tune
 $PY -m tinygrad_lm train --preset bert-mini --max-iters 2000 --eval-interval 500 --out-dir out/bert-mini-2000
 $PY -m tinygrad_lm train --preset bert-nsp --init-from out/bert-mini-2000/best.npz --out-dir out/bert-nsp-2000

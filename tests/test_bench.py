@@ -16,7 +16,8 @@ def test_bigram_runs_alone_in_worker_processes():
     lines = []
     result = run_bench("bigram", steps=2, warmup=1, rounds=2, compare_torch=True, print_fn=lines.append)
     text = "\n".join(lines)
-    assert "BLAS        : NumPy" in text and "OPENBLAS_CORETYPE" in text and "no torch reference" in text
+    assert "BLAS        : NumPy" in text and "OPENBLAS_CORETYPE" in text
+    assert "the bigram family has no PyTorch twin" in text
     assert "tinygrad_lm :" in text and "peak RSS" in text and "PyTorch" not in result["rss"]
     pids = result["pids"][OURS]
     assert len(pids) == 2 and len(set(pids)) == 2 and os.getpid() not in pids     # a fresh process per round
@@ -44,3 +45,20 @@ def test_step_time_script_runs_both_settings():
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
     text = script.read_text()
     assert "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE" in text and "tinygrad_lm bench" in text
+
+
+@pytest.mark.skipif(not HAS_TORCH or importlib.util.find_spec("transformers") is None,
+                    reason="needs torch and transformers: pip install torch==2.13.0 transformers")
+@pytest.mark.parametrize("preset", ["bert-mini", "bert-nsp", "seq2seq-dates", "char-lstm"])
+def test_every_family_is_timed_against_its_pytorch_twin_by_one_driver(preset):
+    """BERT (both tasks), the encoder-decoder and the RNN go through the same driver as the GPT:
+    their own batches, their twin's process, a ratio; both engines' losses are those of an
+    untrained model on the same batches (finite, near each other)."""
+    lines = []
+    result = run_bench(preset, steps=1, warmup=0, rounds=1, print_fn=lines.append)
+    text = "\n".join(lines)
+    assert result["ratio"] > 0 and result["torch_ms"] > 0 and not result["torch_loaded_in_ours"]
+    losses = [float(line.split("(loss ")[1].split(",")[0].split(";")[0]) for line in lines
+              if line.startswith(("tinygrad_lm :", "PyTorch     :")) and "(loss " in line]
+    assert len(losses) == 2 and all(0 < v < 20 for v in losses), text
+    assert abs(losses[0] - losses[1]) < 0.5 * max(losses), text

@@ -190,7 +190,8 @@ def test_bert_mini_trains_logs_masked_accuracy_and_resumes_exactly_through_the_c
         np.testing.assert_array_equal(b["model"][name], array)
     # an encoder does not sample text, and its sequence length is its position table's: one-line errors
     refused = run_cli("sample", "--out-dir", "whole", cwd=workdir, status=1)
-    assert refused.stderr.startswith("error:") and "does not generate text" in refused.stderr
+    assert refused.stderr.startswith("error:") and len(refused.stderr.strip().splitlines()) == 1
+    assert "sample does not apply to" in refused.stderr and "sample takes gpt, bigram, rnnlm" in refused.stderr
     refused = run_cli("train", *common, "--out-dir", "other", "--block-size", 32, cwd=workdir, status=1)
     assert refused.stderr.startswith("error:") and "--block-size" in refused.stderr
 

@@ -110,7 +110,7 @@ def _cases(work):
         errors.CheckpointError: (["sample", "--checkpoint", "nothing.npz"], {}, "does not exist"),
         errors.SafetensorsError: (["generate", "--model", _corrupt_safetensors_folder(work), "--data-dir",
                                    os.environ.get("TINYGRAD_LM_DATA", "data")], {}, "safetensors"),
-        errors.PretrainedError: (["generate", "--model", "no_such_model"], {}, "no such directory"),
+        errors.PretrainedError: (["generate", "--model", "no_such_model"], {}, "no such file or folder"),
         errors.TrainingDiverged: (["train", "--preset", "bigram", "--dataset", "data", "--out-dir", "diverged",
                                    "--learning-rate", 1e38, "--max-iters", 5, "--samples", 0],
                                   {"PYTHONWARNINGS": "ignore"}, "the loss became nan"),

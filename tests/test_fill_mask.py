@@ -155,7 +155,7 @@ def test_fill_mask_and_embed_commands(bert_dir, tmp_path, capsys):
 @pytest.mark.parametrize("args, message", [
     (["fill-mask", "--model", "{dir}", "the cat sat"], r"no [MASK] token"),
     (["fill-mask", "--model", "{dir}", "--top-k", "0", "the [MASK]"], "--top-k must be >= 1"),
-    (["fill-mask", "--model", "no_such_folder", "the [MASK]"], "is not a folder"),
+    (["fill-mask", "--model", "no_such_folder", "the [MASK]"], "no such file or folder"),
     (["fill-mask", "--model", "{empty}", "the [MASK]"], "config.json not found"),
     (["embed", "--model", "{novocab}", "the cat"], "vocab.txt not found"),
 ])
@@ -209,7 +209,8 @@ def test_a_masked_lm_training_checkpoint_fills_masks_with_its_own_tokenizer(tmp_
     gpt = checkpoint.save(tmp_path / "gpt.npz", models.GPT(gpt_config),
                           meta={"model_family": models.family_of(gpt_config), "model_config": gpt_config.to_dict(),
                                 "tokenizer": {"type": chars.kind, **chars.to_dict()}})
-    with pytest.raises(ConfigError, match="holds a GPT model, not a masked-LM BERT"):
+    with pytest.raises(ConfigError, match=r"fill-mask does not apply to .*: it holds a gpt model \(GPT\); "
+                                          "fill-mask takes bert-mlm"):
         load_fill_mask(gpt)
 
 

@@ -15,6 +15,7 @@ from tinygrad_lm.genomes.probes import (base_surprisal, codon_frequencies, is_ge
                                         last_hidden_states, majority_accuracy, nearest_neighbour_accuracy, pca,
                                         random_codon_genes, random_codon_intact_probability, roc_auc,
                                         sequence_embedding, split_genomes, tok_end_id, token_surprisal)
+from tinygrad_lm import nn
 from tinygrad_lm.models import GPT, GPTConfig
 from tinygrad_lm.nn import functional as F
 from tinygrad_lm.tensor import Tensor
@@ -113,20 +114,14 @@ def test_bits_per_nucleotide_is_nats_over_bases_in_bits():
 
 
 # ---------------------------------------------------------------------- the model's surprisal
-class UniformModel:
+class UniformModel(nn.Module):
     """Equal logits for every token: each token costs log(vocab_size) nats whatever the context."""
 
     def __init__(self, vocab_size, block_size):
+        super().__init__()
         self.config = GPTConfig.seed_mini(vocab_size=vocab_size, block_size=block_size)
-        self.training = False
 
-    def eval(self):
-        pass
-
-    def train(self, mode=True):
-        pass
-
-    def __call__(self, x):
+    def forward(self, x):
         return Tensor(np.zeros((*np.shape(x), self.config.vocab_size), np.float32)), None
 
 

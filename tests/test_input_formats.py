@@ -708,7 +708,7 @@ def test_a_failed_bench_worker_is_one_error_of_its_own_class():
 
 
 def test_generate_refuses_a_model_whose_vocabulary_is_below_the_tokenizers(tmp_path):
-    from tinygrad_lm.cli.commands import _check_vocabularies
+    from tinygrad_lm.training.pretrained import check_vocabularies as _check_vocabularies
     model = GPT(GPTConfig.gpt2(vocab_size=30, block_size=8, n_layer=1, n_head=2, n_embd=8))
     tok = BPETokenizer(special_tokens={"<|endoftext|>": 300})
     with pytest.raises(PretrainedError, match="the tokenizer and the model disagree: .* ids up to 300 .* holds 30"):

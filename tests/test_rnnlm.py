@@ -88,7 +88,7 @@ def test_config_knows_the_parameters_without_building_the_model(cell):
     for n_layer in (1, 3):
         config = small(cell, n_layer=n_layer)
         model = build(config)
-        assert family_of(model) == family_of(config) == "rnnlm" and FAMILIES["rnnlm"] == (RNNLM, RNNLMConfig)
+        assert family_of(model) == family_of(config) == "rnnlm" and (FAMILIES["rnnlm"].model, FAMILIES["rnnlm"].config) == (RNNLM, RNNLMConfig)
         shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
         assert config.parameter_shapes() == shapes
         assert config.num_parameters_estimate() == model.num_parameters()

@@ -78,7 +78,7 @@ def test_the_batch_generator_resumes_exactly_and_a_malformed_stream_is_refused()
 
 def test_seq2seq_is_a_family_trained_on_its_pair_batches():
     config, _ = PRESETS["seq2seq-dates"](69)
-    assert FAMILIES["seq2seq"] == (Seq2Seq, Seq2SeqConfig) and family_of(config) == "seq2seq"
+    assert (FAMILIES["seq2seq"].model, FAMILIES["seq2seq"].config) == (Seq2Seq, Seq2SeqConfig) and family_of(config) == "seq2seq"
     assert config.batch_source().func is PairBatches and config.vocab_size == 69
 
 

@@ -13,19 +13,18 @@ from ..training import checkpoint
 from ..viz.attention_view import attention_view
 from ..training.bench import run_bench
 from ..training.config import TrainConfig, make_schedule
-from ..data.text import (load_meta, load_split, load_tokenizer, make_tokenizer, prepare as prepare_dataset,
-    shakespeare)
+from ..data.text import load_meta, load_split, load_tokenizer, prepare as prepare_dataset, shakespeare
 from ..data.dates import prepare_dates
 from ..training.distributed import launched_under_mpi
-from ..errors import CheckpointError, ConfigError, DataError, PretrainedError
+from ..errors import CheckpointError, ConfigError, DataError
+from ..models.base import KIND_NAMES, check_field_types, field_kind
 from ..decoding.fill_mask import contextual_embeddings, fill_mask as fill_mask_text
-from ..training.pretrained import load_fill_mask
+from ..training.pretrained import load_fill_mask, load_model_source
 from ..models.generation import check_sampling, generate as generate_ids
 from ..genomes.probes import is_genome_tokenizer, tok_end_id
 from ..genomes.report import format_report as format_genome_report, genome_report as make_genome_report
 from ..genomes.sarscov2 import WHOLE_GENOME, prepare_genomes
-from ..io.hf import resolve_model_dir
-from ..models import GPT, Seq2Seq
+from ..models import family_record, require
 from ..training.presets import PRESETS
 from ..viz.alignment import alignment_view, text_alignment
 from ..training.loop import train as train_model
@@ -208,11 +207,11 @@ def train(args):
     plot = out / "loss.png"
     plot_losses(result["history"], result["evals"], plot, title=args.preset or "training")
     print(f"loss curves: {plot}; best val loss {result['best_val']:.4f}; checkpoints in {out}")
-    if isinstance(result["model"], Seq2Seq) and not result["interrupted"]:
+    family = family_record(model_config)
+    if "translate" in family.commands and not result["interrupted"]:
         print("exact match on the held-out pairs (greedy decoding): "
               f"{exact_match(result['model'], load_split(dataset, 'val')):.4f}")
-    causal = not hasattr(model_config, "batch_source")      # BERT's families predict no next token
-    if args.samples and causal and not result["interrupted"]:   # stopped by a signal: exit promptly
+    if args.samples and "sample" in family.commands and not result["interrupted"]:   # a signal: exit promptly
         tok = load_tokenizer(meta)
         start = tok.encode("\n") if "\n" in getattr(tok, "stoi", {"\n": 0}) else [0]
         ids = generate_ids(result["model"], [start], args.sample_tokens, temperature=1.0, seed=train_config.seed)
@@ -233,12 +232,11 @@ def _check_sampling_flags(args, count):
 def sample(args):
     _check_sampling_flags(args, args.num_samples)
     path = pathlib.Path(args.checkpoint or pathlib.Path(args.out_dir) / "last.npz")
-    model, tok, _ = checkpoint.load_model(path, device=args.device)
+    loaded = load_model_source(path, device=args.device, what="--checkpoint")
+    require("sample", loaded.family, path)   # an encoder (BERT) or a translator has no text to continue
+    model, tok = loaded.model, loaded.tokenizer
     if tok is None:
         raise checkpoint.CheckpointError(f"{path} holds no tokenizer")
-    if hasattr(model.config, "batch_source"):    # BERT's families: no next-token distribution to sample
-        raise ConfigError(f"{path} holds a {type(model).__name__} (an encoder, trained on masked or paired "
-                          "text): it does not generate text; sample a causal model (GPT, RNN, bigram)")
     if args.start is None:                   # a genome model's genes each start after <|endoftext|>
         start = [tok_end_id(tok)] if is_genome_tokenizer(tok) else tok.encode("\n")
     else:
@@ -258,9 +256,11 @@ def translate(args):
     path = pathlib.Path(args.checkpoint) if args.checkpoint else pathlib.Path(args.out_dir) / "best.npz"
     if not args.checkpoint and not path.exists():
         path = path.with_name("last.npz")
-    model, tok, _ = checkpoint.load_model(path)
-    if not isinstance(model, Seq2Seq) or tok is None:
-        raise CheckpointError(f"{path} is not an encoder-decoder (seq2seq) checkpoint with its tokenizer")
+    loaded = load_model_source(path, what="--checkpoint")
+    require("translate", loaded.family, path)
+    model, tok = loaded.model, loaded.tokenizer
+    if tok is None:
+        raise CheckpointError(f"{path} holds no tokenizer to read the text with")
     if args.dataset is not None:
         score = exact_match(model, load_split(_not_empty(args.dataset, "--dataset"), "val"), beam=args.beam)
         print(f"exact match on {args.dataset} val: {score:.4f}")
@@ -281,11 +281,14 @@ def genome_report(args):
     if args.samples < 0:
         raise ConfigError(f"--samples must be >= 0, got {args.samples}")
     path = pathlib.Path(args.checkpoint or pathlib.Path(args.out_dir) / "last.npz")
-    dataset = args.dataset or checkpoint.read_meta(path).get("dataset")
+    loaded = load_model_source(path, what="--checkpoint")              # the one read of the file
+    require("genome-report", loaded.family, path)
+    dataset = args.dataset or (loaded.checkpoint or {"meta": {}})["meta"].get("dataset")
     if not isinstance(dataset, str) or not (pathlib.Path(dataset) / "meta.json").exists():
         raise DataError(f"the dataset of {path} is not found ({dataset}); give --dataset, a folder prepared with "
                         "`python -m tinygrad_lm prepare --corpus sars-cov-2`")
-    report = make_genome_report(path, dataset, data_dir=args.data_dir, samples=args.samples, seed=args.seed)
+    report = make_genome_report(path, dataset, data_dir=args.data_dir, samples=args.samples, seed=args.seed,
+                                loaded=(loaded.model, loaded.tokenizer))
     out = path.parent / "genome_report.json"
     out.write_text(json.dumps(report, indent=1), encoding="utf-8")
     print(format_genome_report(report))
@@ -299,33 +302,39 @@ def bench(args):
                           f"{args.warmup} and {args.rounds}")
     backend.get_array_module(backend.normalize_device(args.device))   # DeviceError now, not in each worker
     run_bench(args.preset, steps=args.steps, device=args.device, warmup=args.warmup, rounds=args.rounds,
-              compare_torch=not args.no_torch)
+              compare_torch=not args.no_torch, model=_model_fields(args.preset, getattr(args, "model_fields", [])))
+
+
+def _model_fields(preset, settings):
+    """--set FIELD=VALUE flags as {field: value}, each value read as its field's declared kind."""
+    model_config, _ = PRESETS[preset]()
+    fields = {f.name: f for f in dataclasses.fields(model_config)}
+    out = {}
+    for setting in settings:
+        name, sep, text = setting.partition("=")
+        if not sep or name not in fields:
+            raise ConfigError(f"--set {setting!r}: give FIELD=VALUE with a field of {type(model_config).__name__} "
+                              f"({', '.join(fields)})")
+        kind = field_kind(fields[name]) or str
+        try:
+            out[name] = {"true": True, "false": False}[text.lower()] if kind is bool else kind(text)
+        except (KeyError, ValueError):
+            raise ConfigError(f"--set {setting!r}: {name} takes {KIND_NAMES.get(kind, 'a text')}") from None
+    check_field_types(type(model_config), out)
+    return out or None
 
 
 # ---------------------------------------------------------------------- GPT-2
-def _gpt2_tokenizer(args):
-    # --data-dir/gpt2 when given, else $TINYGRAD_LM_DATA/gpt2 (or ./data/gpt2), downloaded if missing
-    return make_tokenizer("gpt2", "", getattr(args, "data_dir", None))
-
-
-def _check_vocabularies(tok, model, source):
-    """Every id the tokenizer makes must be a row of the model's embedding: a GPT-2 folder whose
-    config.json says vocab_size 30 cannot read GPT-2's ids (up to 50256)."""
-    if tok.vocab_size > model.config.vocab_size:
-        raise PretrainedError(f"{source}: the tokenizer and the model disagree: the tokenizer makes ids up to "
-                              f"{tok.vocab_size - 1:,} but the model's vocabulary holds {model.config.vocab_size:,} "
-                              "tokens (vocab_size in its config)")
-
-
 def generate(args):
     """The tutorial's text-generation demo, with GPT-2's weights running in our own code."""
     _check_sampling_flags(args, args.num_return_sequences)
     if not args.prompt:
         raise ConfigError("--prompt is empty; generation continues a prompt of at least one token")
-    model_dir = resolve_model_dir(args.model)
-    model = GPT.from_pretrained(model_dir).to(args.device)
-    tok = _gpt2_tokenizer(args)
-    _check_vocabularies(tok, model, model_dir)
+    loaded = load_model_source(args.model, device=args.device, data_dir=getattr(args, "data_dir", None))
+    require("sample", loaded.family, args.model)
+    model, tok = loaded.model, loaded.tokenizer
+    if tok is None:
+        raise CheckpointError(f"{args.model} holds no tokenizer")
     prompt = tok.encode(args.prompt)
     ids = generate_ids(model, [prompt] * args.num_return_sequences, args.max_new_tokens,
                        temperature=0.0 if args.greedy else args.temperature, top_k=None if args.greedy else args.top_k,
@@ -345,24 +354,18 @@ def attention(args):
     for flag, target, example in (("--out", out, "attention.png"), ("--html", page, "view.html")):
         if target is not None and target.is_dir():
             raise ConfigError(f"{flag} {target} is a folder; give the file's name, e.g. {target / example}")
-    path = pathlib.Path(args.model)
-    if path.is_dir() and (path / "vocab.txt").exists():        # a BERT folder: its own WordPiece vocabulary
-        model, tok = load_fill_mask(path)
-    elif path.is_dir():
-        model, tok = GPT.from_pretrained(path), _gpt2_tokenizer(args)
-    else:
-        model, tok, _ = checkpoint.load_model(path)
-        if tok is None:
-            raise CheckpointError(f"{path} holds no tokenizer")
-    if isinstance(model, Seq2Seq):       # its alignment: cross-attention of the decode, output x source
+    path = args.model
+    loaded = load_model_source(path, data_dir=getattr(args, "data_dir", None))
+    model, tok = loaded.model, loaded.tokenizer
+    if tok is None:
+        raise CheckpointError(f"{path} holds no tokenizer")
+    require("attention", loaded.family, path)
+    if "translate" in loaded.family.commands:   # its alignment: cross-attention of the decode, output x source
         a, source_tokens, output_tokens = text_alignment(model, tok, args.prompt)
         view = alignment_view(a, source_tokens, output_tokens)
         draw = lambda: plot_alignment(a.cross, source_tokens, output_tokens, out)     # noqa: E731
         print(f"{args.prompt!r} -> {''.join(output_tokens).replace('<eos>', '')!r}")
-    elif not hasattr(model, "attention_maps"):
-        raise ConfigError(f"{path} holds a {type(model).__name__} model, which has no attention to draw")
     else:
-        _check_vocabularies(tok, model, path)
         view = attention_view(model, tok, args.prompt)          # a prompt longer than the context is refused
         draw = lambda: plot_attention(view.weights, view.sections[0]["query_tokens"], out)     # noqa: E731
     maps = view.weights        # (layer, head, T, T), or (layer, head, output, source): the .npy, PNG and page agree
@@ -418,7 +421,7 @@ def embed(args):
 
 def export(args):
     _not_empty(args.out, "--out")
-    model, _, _ = checkpoint.load_model(args.checkpoint)
-    if not isinstance(model, GPT):
-        raise ConfigError(f"{args.checkpoint} holds a {type(model).__name__} model; only GPT-2 exports")
+    loaded = load_model_source(args.checkpoint, what="--checkpoint")
+    require("export", loaded.family, args.checkpoint)
+    model = loaded.model
     print(f"exported to {model.save_pretrained(args.out)}")

@@ -119,6 +119,8 @@ def build_parser():
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-torch", action="store_true")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="model_fields",
+                   help="change a field of the preset's model config in both engines, e.g. --set hidden_act=gelu_new")
     p.set_defaults(fn=commands.bench)
 
     p = sub.add_parser("generate", help="generate text with a GPT-2 checkpoint (Hugging Face directory)")

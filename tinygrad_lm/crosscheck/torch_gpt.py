@@ -109,3 +109,21 @@ def from_ours(model, dtype=torch.float64):
     state = {k: torch.tensor(np.asarray(v.numpy()), dtype=dtype) for k, v in model.state_dict().items()}
     ref.load_state_dict(state, strict=True)
     return ref
+
+
+def bench_twin(config, device):
+    """The benchmark's PyTorch twin (models/family.py ``torch_twin``): forward(x, y) -> (logits, loss).
+    The seed's per-head attention is the same function as batched heads: PyTorch runs it batched.
+    With GPT-2's init (ours uses it; this file keeps PyTorch's defaults, whose N(0, 1) tied
+    embedding starts the loss near 80) the step time is the same and the printed loss comparable."""
+    import dataclasses
+    model = GPT(dataclasses.replace(config, attention="batched")).to(device)
+    if getattr(config, "init", None) == "gpt2":
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if p.dim() >= 2:
+                    std = 0.02 / (2 * config.n_layer) ** 0.5 if name.endswith("c_proj.weight") else 0.02
+                    p.normal_(0.0, std)
+                elif name.endswith("bias"):
+                    p.zero_()
+    return model

@@ -35,3 +35,8 @@ def from_ours(model):
     theirs = RNNLM(model.config).to(next(iter(state.values())).dtype)
     theirs.load_state_dict(state)
     return theirs
+
+
+def bench_twin(config, device):
+    """The benchmark's PyTorch twin (models/family.py ``torch_twin``): forward(x, y) -> (logits, loss)."""
+    return RNNLM(config).to(device)

@@ -71,8 +71,9 @@ def surprisal_auc(surprisals, differs, sequences):
     return roc_auc(scores[known], labels[known])
 
 
-def genome_report(checkpoint_path, dataset, data_dir=None, samples=16, seed=0, log=print):
-    model, tok, _ = checkpoint.load_model(checkpoint_path)
+def genome_report(checkpoint_path, dataset, data_dir=None, samples=16, seed=0, log=print, loaded=None):
+    """`loaded`: (model, tokenizer) when the caller has read the checkpoint already."""
+    model, tok = loaded if loaded is not None else checkpoint.load_model(checkpoint_path)[:2]
     meta = load_meta(dataset)
     train = dataset_genomes(dataset, "train", tok, meta)
     val = dataset_genomes(dataset, "val", tok, meta)

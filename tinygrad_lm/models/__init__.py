@@ -1,48 +1,36 @@
 """Model families, one readable file each, and the registry that rebuilds them from checkpoints.
 
-A family is a model class whose ``forward(x, targets)`` returns ``(logits, loss)`` and a config
-dataclass with ``to_dict`` / ``from_dict``. The training loop, the checkpoints and the command line
-take any family registered here without change:
+A family is a model class whose ``forward(*batch)`` returns ``(logits, loss)``, a config dataclass
+with ``to_dict`` / ``from_dict``, and one record beside them (models/family.py: ``Family``) that
+says what it trains on and which commands take it. The training loop, the checkpoints, the command
+line and the benchmark take any registered family without change:
 
-    FAMILIES["gpt"]    = (GPT, GPTConfig)        models/gpt.py: the tutorial's GPT and GPT-2
-    FAMILIES["bigram"] = (Bigram, BigramConfig)  models/bigram.py: one table of next-token logits
-    FAMILIES["rnnlm"]  = (RNNLM, RNNLMConfig)    models/rnnlm.py: embedding -> LSTM / GRU / RNN -> head
-
-    FAMILIES["bert-mlm"] = (BertMLM, BertMLMConfig)                models/bert_tasks.py: masked-LM BERT
-    FAMILIES["bert-cls"] = (BertClassifier, BertClassifierConfig)  models/bert_tasks.py: sentence-pair BERT
+    FAMILIES["gpt"]      gpt.py: the tutorial's GPT and GPT-2            sample, attention, export
+    FAMILIES["bigram"]   bigram.py: one table of next-token logits       sample
+    FAMILIES["rnnlm"]    rnnlm.py: embedding -> LSTM / GRU / RNN -> head  sample
+    FAMILIES["bert-mlm"] bert_tasks.py: masked-LM BERT                   fill-mask, embed, attention
+    FAMILIES["bert-cls"] bert_tasks.py: sentence-pair BERT               attention
+    FAMILIES["seq2seq"]  seq2seq.py: an encoder-decoder Transformer      translate, attention
 
 models/bert.py holds BertModel, BertForMaskedLM and BertForSequenceClassification with Hugging Face's
-names and outputs; bert_tasks.py gives them the loop's forward and their batch sources (bert_data.py).
-A family whose config has ``batch_source()`` trains on what it returns (others on CausalLMBatches).
-    FAMILIES["seq2seq"] = (Seq2Seq, Seq2SeqConfig)  models/seq2seq.py: an encoder-decoder Transformer,
-        forward(src, tgt_in, tgt_out) -> (logits, loss), trained on (source, target) pairs
-        (seq2seq_data.py); decoding (greedy, beam search) in seq2seq_decode.py
+names and outputs; bert_tasks.py gives them the loop's forward and their batch sources
+(data/masked_lm.py). The encoder-decoder trains on (source, target) pairs (data/pairs.py) and
+decodes with decoding/beam_search.py.
 """
+from . import bert_tasks, bigram, gpt, rnnlm, seq2seq
 from .bert import BertConfig, BertForMaskedLM, BertForSequenceClassification, BertModel
 from .bert_tasks import BertClassifier, BertClassifierConfig, BertMLM, BertMLMConfig
 from .bigram import Bigram, BigramConfig
+from .family import FAMILIES, Family, build, family_of, family_record, register, require
 from .gpt import GPT, GPTConfig
 from .rnnlm import RNNLM, RNNLMConfig
 from .seq2seq import Seq2Seq, Seq2SeqConfig
 
-FAMILIES = {"gpt": (GPT, GPTConfig), "bigram": (Bigram, BigramConfig), "rnnlm": (RNNLM, RNNLMConfig),
-            "bert-mlm": (BertMLM, BertMLMConfig), "bert-cls": (BertClassifier, BertClassifierConfig),
-            "seq2seq": (Seq2Seq, Seq2SeqConfig)}
+for _family in (gpt.FAMILY, bigram.FAMILY, rnnlm.FAMILY, bert_tasks.MLM_FAMILY, bert_tasks.CLASSIFIER_FAMILY,
+                seq2seq.FAMILY):
+    register(_family)
 
-
-def family_of(model_or_config):
-    """The registered family name of a model or a config."""
-    for name, (model_cls, config_cls) in FAMILIES.items():
-        if isinstance(model_or_config, (model_cls, config_cls)):
-            return name
-    raise TypeError(f"{type(model_or_config).__name__} is not a registered model family ({sorted(FAMILIES)})")
-
-
-def build(config):
-    """A fresh model of the family `config` belongs to (GPTConfig -> GPT, BigramConfig -> Bigram)."""
-    return FAMILIES[family_of(config)][0](config)
-
-
-__all__ = ["FAMILIES", "GPT", "GPTConfig", "Bigram", "BigramConfig", "RNNLM", "RNNLMConfig", "family_of", "build",
+__all__ = ["FAMILIES", "Family", "register", "require", "family_of", "family_record", "build",
+           "GPT", "GPTConfig", "Bigram", "BigramConfig", "RNNLM", "RNNLMConfig",
            "BertConfig", "BertModel", "BertForMaskedLM", "BertForSequenceClassification",
            "BertMLM", "BertMLMConfig", "BertClassifier", "BertClassifierConfig", "Seq2Seq", "Seq2SeqConfig"]

@@ -1,7 +1,7 @@
 """BERT in the training loop: two families over models/bert.py's classes, with the loop's forward.
 
-    FAMILIES["bert-mlm"] = (BertMLM, BertMLMConfig)                masked-LM pretraining
-    FAMILIES["bert-cls"] = (BertClassifier, BertClassifierConfig)  sequence(-pair) classification
+    FAMILIES["bert-mlm"]: BertMLM, BertMLMConfig                masked-LM pretraining
+    FAMILIES["bert-cls"]: BertClassifier, BertClassifierConfig  sequence(-pair) classification
 
 The loop calls ``model(*batch) -> (logits, loss)``; Hugging Face's classes return an output object
 whose tuple order is (loss, logits). BertMLM and BertClassifier are BertForMaskedLM and
@@ -26,6 +26,7 @@ from ..io import hf
 from ..data.masked_lm import MaskedLMBatches, NextSentenceBatches, SpecialTokens
 from ..errors import CheckpointError, ConfigError
 from .bert import BertConfig, BertForMaskedLM, BertForSequenceClassification
+from .family import Family
 
 SPECIALS = ("[PAD]", "[CLS]", "[SEP]", "[MASK]")
 # what a fine-tuning run chooses; everything else describes the pretrained encoder
@@ -126,3 +127,18 @@ class BertClassifier(BertForSequenceClassification):
 def _save_as(model, architecture, out_dir):
     state = {name: t.numpy() for name, t in model.state_dict().items() if name not in model.tied}
     return hf.write_bert(model.config.to_dict(), architecture, state, out_dir)
+
+
+def _text_ids(config, n, rng):
+    """n random ids of the text's own vocabulary (below [PAD]), for the benchmark's batches."""
+    return rng.integers(0, config.pad_token_id, n)
+
+
+MLM_FAMILY = Family("bert-mlm", BertMLM, BertMLMConfig, batch_source=BertMLMConfig.batch_source,
+                    commands=("fill-mask", "embed", "attention"), bench_tokens=_text_ids,
+                    torch_twin="tinygrad_lm.crosscheck.torch_bert:masked_lm_twin",
+                    bench_goal="goal <= 1.0, floor <= 1.25")
+CLASSIFIER_FAMILY = Family("bert-cls", BertClassifier, BertClassifierConfig,
+                           batch_source=BertClassifierConfig.batch_source, commands=("attention",),
+                           bench_tokens=_text_ids, torch_twin="tinygrad_lm.crosscheck.torch_bert:classifier_twin",
+                           bench_goal="goal <= 1.0, floor <= 1.25")

@@ -13,6 +13,7 @@ from .. import nn
 from ..errors import ConfigError
 from ..nn import functional as F
 from .base import ModelConfig
+from .family import Family
 
 
 @dataclass
@@ -55,3 +56,6 @@ class Bigram(nn.Module):
     def flops_per_token(self):
         """Forward + backward FLOPs per token: softmax and cross-entropy over V logits, ~6 per logit."""
         return 6 * self.config.vocab_size
+
+
+FAMILY = Family("bigram", Bigram, BigramConfig, commands=("sample", "genome-report"))

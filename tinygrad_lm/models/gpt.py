@@ -22,6 +22,7 @@ from ..nn import functional as F
 from ..nn.attention import cache_length
 from ..tensor import no_grad
 from .base import ModelConfig, check_token_ids
+from .family import Family
 
 
 @dataclass
@@ -301,3 +302,7 @@ def _gpt2_file_shapes(kwargs):
             name = name[len("transformer."):]
             shapes[name] = tuple(reversed(shape)) if name.endswith(hf.CONV1D) else shape
     return shapes
+
+
+FAMILY = Family("gpt", GPT, GPTConfig, commands=("sample", "attention", "export", "genome-report"),
+                torch_twin="tinygrad_lm.crosscheck.torch_gpt:bench_twin", bench_goal="goal <= 0.8, done at <= 1.25")

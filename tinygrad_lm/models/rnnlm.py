@@ -19,6 +19,7 @@ from ..errors import ConfigError
 from .generation import generate
 from ..nn import functional as F
 from .base import ModelConfig, check_token_ids
+from .family import Family
 
 # how many gate blocks each cell stacks in its weight matrices (PyTorch's layout: rows gate by gate)
 GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
@@ -123,3 +124,7 @@ class RNNLM(nn.Module):
         """Continue `idx`; use_cache=False re-runs the whole text for every token (same tokens, slower)."""
         return generate(self, idx, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
                         seed=seed, use_cache=use_cache)
+
+
+FAMILY = Family("rnnlm", RNNLM, RNNLMConfig, commands=("sample", "genome-report"),
+                torch_twin="tinygrad_lm.crosscheck.torch_rnnlm:bench_twin", bench_goal="goal <= 1.5, done at <= 2")

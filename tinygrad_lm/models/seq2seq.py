@@ -15,6 +15,7 @@ search, with caches) is in seq2seq_decode.py.
 from dataclasses import dataclass
 from functools import partial
 
+import numpy as np
 
 from .. import backend
 from .. import nn
@@ -23,6 +24,7 @@ from ..nn import functional as F
 from ..data.pairs import PairBatches
 from ..tensor import Tensor
 from .base import ModelConfig, check_token_ids
+from .family import Family
 
 
 @dataclass
@@ -169,3 +171,21 @@ class Seq2Seq(nn.Module):
             loss = F.cross_entropy(logits.reshape(B * T, V), target.reshape(-1), ignore_index=c.pad_id,
                                    check_indices=False)
         return logits, loss
+
+
+def _random_pairs(config, n, rng):
+    """About n ids of random (source, target) pairs, ``source BOS target EOS``, for the benchmark:
+    sources of 8 to 29 tokens and targets of 10 (as the dates'), none of them PAD, BOS or EOS."""
+    c = config
+    ordinary = np.setdiff1d(np.arange(min(c.src_vocab_size, c.tgt_vocab_size)), [c.pad_id, c.bos_id, c.eos_id])
+    source_max, target = min(29, c.block_size), min(10, c.block_size - 1)
+    pairs = []
+    while sum(map(len, pairs)) < n:
+        source = rng.choice(ordinary, rng.integers(min(8, source_max), source_max + 1))
+        pairs.append(np.concatenate([source, [c.bos_id], rng.choice(ordinary, target), [c.eos_id]]))
+    return np.concatenate(pairs)
+
+
+FAMILY = Family("seq2seq", Seq2Seq, Seq2SeqConfig, batch_source=Seq2SeqConfig.batch_source,
+                commands=("translate", "attention"), bench_tokens=_random_pairs,
+                torch_twin="tinygrad_lm.crosscheck.torch_seq2seq:bench_twin", bench_goal="goal <= 1.0, floor <= 1.25")

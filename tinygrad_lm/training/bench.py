@@ -10,10 +10,14 @@ load. Each process builds the model, runs the same warm-up, times its steps, pri
 and the median of the per-round ratios, with the BLAS NumPy uses and the OPENBLAS_* settings
 (OPENBLAS_CORETYPE forces an older, slower kernel on some machines).
 
-Both engines run the same work: forward, cross-entropy, backward, gradient clipping when the
-preset clips, and an AdamW step, on random token batches of the preset's shape.
+Both engines run the same work: forward, the loss, backward, gradient clipping when the preset
+clips, and an AdamW step, on the same batches of the preset's shape, made from random tokens by the
+family's own batch source. Every family is timed this way against the PyTorch twin its record
+names (models/family.py ``torch_twin``: crosscheck/torch_gpt.py, torch_rnnlm.py, torch_bert.py
+(transformers' BERT), torch_seq2seq.py (torch.nn.Transformer)); a family without one runs alone.
 """
 import dataclasses
+import importlib
 import importlib.util
 import json
 import os
@@ -28,7 +32,7 @@ import numpy as np
 from .. import backend, errors, optim
 from .config import make_optimizer
 from .flops import blas_description, openblas_env_description, openblas_runtime
-from ..models import GPTConfig, RNNLMConfig, build
+from ..models import build, family_record
 from .presets import PRESETS
 
 OURS, TORCH = "tinygrad_lm", "PyTorch"
@@ -56,86 +60,78 @@ def _timed(step, steps, warmup, sync=lambda: None):
     return (time.perf_counter() - t) / max(steps, 1)
 
 
-def build_ours(model_config, cfg, device="cpu", seed=0):
-    """A closure running one training step of tinygrad_lm, its sync, and the last loss."""
+def family_batches(model_config, cfg, seed=0, n=4):
+    """n training batches of the preset's shape from random tokens, made by the family's own batch
+    source (models/family.py): (x, y) for a next-token model, masked text for BERT, pairs for the
+    encoder-decoder. Both engines run on these same NumPy batches."""
+    family = family_record(model_config)
     rng = np.random.default_rng(seed)
-    model = build(model_config).to(device)
-    opt = make_optimizer(model, cfg)
-    B, T = cfg.batch_size, model_config.block_size
-    batches = [rng.integers(0, model_config.vocab_size, (2, B, T)) for _ in range(4)]
+    size = max(8 * cfg.batch_size * (model_config.block_size + 1), 10_000)
+    tokens = (family.bench_tokens(model_config, size, rng) if family.bench_tokens is not None
+              else rng.integers(0, model_config.vocab_size, size))
+    source = family.batches(model_config)(tokens, model_config.block_size, cfg.batch_size, seed=seed)
+    return [source.next() for _ in range(n)]
+
+
+def _training_step(model, opt, batches, clip, clip_grad_norm, to_device, zero_grad):
+    """One closure for both engines: forward on the next batch, backward, clipping when the preset
+    clips, an optimizer step; and a function giving the last loss."""
+    batches = [tuple(None if a is None else to_device(a) for a in batch) for batch in batches]
+    params = list(model.parameters())
     state = {"i": 0, "loss": None}
-    xp = backend.get_array_module(device)
-    params = model.parameters()
 
     def step():
-        x, y = batches[state["i"] % 4]
+        batch = batches[state["i"] % len(batches)]
         state["i"] += 1
-        _, loss = model(backend.to_device(x, device), backend.to_device(y, device))
-        opt.zero_grad()
+        _, loss = model(*batch)
+        zero_grad()
         loss.backward()
-        if cfg.grad_clip:
-            optim.clip_grad_norm_(params, cfg.grad_clip)
+        if clip:
+            clip_grad_norm(params, clip)
         opt.step()
         state["loss"] = loss
+    return step, lambda: state["loss"].item()
 
+
+def build_ours(model_config, cfg, device="cpu", seed=0):
+    """A closure running one training step of tinygrad_lm, its sync, and the last loss."""
+    model = build(model_config).to(device)
+    opt = make_optimizer(model, cfg)
+    step, loss = _training_step(model, opt, family_batches(model_config, cfg, seed), cfg.grad_clip,
+                                optim.clip_grad_norm_, lambda a: backend.to_device(a, device), opt.zero_grad)
+    xp = backend.get_array_module(device)
     sync = (lambda: xp.cuda.Stream.null.synchronize()) if device == "cuda" else (lambda: None)
-    return step, sync, lambda: state["loss"].item()
+    return step, sync, loss
+
+
+def torch_twin(model_config):
+    """The function that builds the family's PyTorch twin (config, device) -> module, or None."""
+    where = family_record(model_config).torch_twin
+    if where is None:
+        return None
+    module, _, name = where.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def build_torch(model_config, cfg, device="cpu", seed=0):
-    """The same for PyTorch eager (crosscheck/torch_gpt.py, or torch_rnnlm.py: torch.nn.LSTM...)."""
+    """The same for PyTorch eager: the family's twin (crosscheck/), torch.optim.AdamW with GPT-2's
+    grouping (weight decay on matrices only), unless decay_all."""
     import torch                                         # optional: only in the PyTorch worker
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    model = (_torch_rnnlm if isinstance(model_config, RNNLMConfig) else _torch_gpt)(model_config, device)
+    model = torch_twin(model_config)(model_config, device).train()
     if cfg.decay_all:
         groups = model.parameters()
     else:
         params = list(model.parameters())
         groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
                   {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
-    opt = torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay)
-    B, T = cfg.batch_size, model_config.block_size
-    batches = [torch.tensor(rng.integers(0, model_config.vocab_size, (2, B, T))).to(device) for _ in range(4)]
-    state = {"i": 0, "loss": None}
-
-    def step():
-        x, y = batches[state["i"] % 4]
-        state["i"] += 1
-        _, loss = model(x, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        state["loss"] = loss
-
+    opt = torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps,
+                            weight_decay=cfg.weight_decay)
+    step, loss = _training_step(model, opt, family_batches(model_config, cfg, seed), cfg.grad_clip,
+                                torch.nn.utils.clip_grad_norm_, lambda a: torch.as_tensor(np.ascontiguousarray(a)).to(device),
+                                lambda: opt.zero_grad(set_to_none=True))
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    return step, sync, lambda: state["loss"].item()
-
-
-def _torch_rnnlm(model_config, device):
-    from ..crosscheck.torch_rnnlm import RNNLM as TorchRNNLM  # (needs torch)
-    return TorchRNNLM(model_config).to(device)
-
-
-def _torch_gpt(model_config, device):
-    import torch
-    from ..crosscheck.torch_gpt import GPT as TorchGPT  # (needs torch)
-    # the seed's per-head attention is the same function as batched heads; PyTorch runs it batched
-    config = dataclasses.replace(model_config, attention="batched")
-    model = TorchGPT(config).to(device)
-    if getattr(model_config, "init", None) == "gpt2":
-        # GPT-2's init as ours uses (torch_gpt.py keeps PyTorch's defaults, whose N(0, 1) tied
-        # embedding starts the loss near 80): the time is the same, the printed loss comparable
-        with torch.no_grad():
-            for name, p in model.named_parameters():
-                if p.dim() >= 2:
-                    std = 0.02 / (2 * model_config.n_layer) ** 0.5 if name.endswith("c_proj.weight") else 0.02
-                    p.normal_(0.0, std)
-                elif name.endswith("bias"):
-                    p.zero_()
-    return model
+    return step, sync, loss
 
 
 def worker(engine, preset, steps, warmup, device="cpu", seed=0, model=None):
@@ -162,7 +158,8 @@ def _preset(preset, model=None):
 
 def _run_worker(engine, preset, steps, warmup, device, model=None):
     """Start one worker process and return its report."""
-    spec = {"engine": engine, "preset": preset, "steps": steps, "warmup": warmup, "device": device, "model": model}
+    spec = {"engine": engine, "preset": preset, "steps": steps, "warmup": warmup, "device": device, "model": model,
+            "modules": defining_modules(preset)}
     cmd = [sys.executable, "-m", "tinygrad_lm.training.bench", json.dumps(spec)]
     root = str(pathlib.Path(__file__).resolve().parents[2])  # the folder holding tinygrad_lm/
     env = dict(os.environ, PYTHONPATH=root + (os.pathsep + os.environ["PYTHONPATH"]
@@ -172,6 +169,33 @@ def _run_worker(engine, preset, steps, warmup, device, model=None):
     if out.returncode != 0 or not lines:
         raise _worker_error(engine, out.returncode, out.stderr)
     return json.loads(lines[-1])
+
+
+def defining_modules(preset):
+    """[(name, file)] of the modules outside tinygrad_lm that define the preset and its family (a
+    test's or a user's): a worker is a fresh process, and imports them to know the family too."""
+    if preset not in PRESETS:
+        return []
+    model_config, _ = PRESETS[preset]()
+    family = family_record(model_config)
+    found = []
+    for obj in (PRESETS[preset], family.model, family.config):
+        module = sys.modules.get(obj.__module__)
+        where = getattr(module, "__file__", None)
+        if module is not None and where and not module.__name__.startswith("tinygrad_lm") and \
+                (module.__name__, where) not in found:
+            found.append((module.__name__, where))
+    return found
+
+
+def import_defining_modules(modules):
+    """In a worker: import each (name, file) from defining_modules, registering its family."""
+    for name, where in modules:
+        if name not in sys.modules:
+            spec = importlib.util.spec_from_file_location(name, where)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
 
 
 def _worker_error(engine, returncode, stderr):
@@ -195,14 +219,12 @@ def run_bench(preset, steps=50, warmup=5, device="cpu", compare_torch=True, prin
     Returns {"preset", "ours_ms", "rss_mib" (tinygrad_lm's peak RSS), "rss" (per engine), "pids"
     (per engine, one per round)} and, with PyTorch, "torch_ms" and "ratio"."""
     model_config, cfg = _preset(preset, model)
-    if hasattr(model_config, "batch_source"):      # BERT's families train on masked batches, not (x, y)
-        raise errors.ConfigError(f"bench --preset {preset}: this benchmark times next-token models on (x, y) "
-                                 "batches; time BERT with `python bench/bench_bert.py speed`")
+    family = family_record(model_config)
     engines = [OURS]
     if compare_torch:
-        if not isinstance(model_config, (GPTConfig, RNNLMConfig)):
-            print_fn(f"PyTorch     : no torch reference for preset {preset!r} "
-                     f"({type(model_config).__name__}; crosscheck/ has GPT and RNNLM), tinygrad_lm alone")
+        if family.torch_twin is None:
+            print_fn(f"PyTorch     : the {family.name} family has no PyTorch twin (models/family.py torch_twin), "
+                     "tinygrad_lm alone")
         elif importlib.util.find_spec("torch") is None:
             print_fn("PyTorch     : not installed, no reference (pip install torch); tinygrad_lm alone")
         else:
@@ -213,7 +235,8 @@ def run_bench(preset, steps=50, warmup=5, device="cpu", compare_torch=True, prin
     print_fn(f"environment : {openblas_env_description()}")
     tokens = cfg.batch_size * model_config.block_size
     n_params = model_config.num_parameters_estimate()       # by arithmetic: no model built in this process
-    print_fn(f"preset {preset} on {device}: {n_params:,} parameters, batch {cfg.batch_size} x block "
+    size = f"{n_params:,} parameters" if n_params is not None else "size not estimated"
+    print_fn(f"preset {preset} ({family.name}) on {device}: {size}, batch {cfg.batch_size} x block "
              f"{model_config.block_size}; {rounds} round{'s' if rounds > 1 else ''}, each engine in a fresh "
              f"process per round (order alternating), {warmup} warm-up + {chunk} timed steps per process")
     reports = {name: [] for name in engines}
@@ -235,14 +258,15 @@ def run_bench(preset, steps=50, warmup=5, device="cpu", compare_torch=True, prin
     if TORCH in median:
         ratios = [a / b for a, b in zip(ms[OURS], ms[TORCH])]
         result.update(torch_ms=median[TORCH], ratio=float(np.median(ratios)))
-        goal = "goal <= 1.5, done at <= 2" if isinstance(model_config, RNNLMConfig) else "goal <= 0.8, done at <= 1.25"
+        goal = f"; {family.bench_goal}" if family.bench_goal else ""
         print_fn(f"ratio tinygrad_lm / PyTorch step time: median {result['ratio']:.2f} over {rounds} rounds "
-                 f"(min {min(ratios):.2f}, max {max(ratios):.2f}; {goal})")
+                 f"(min {min(ratios):.2f}, max {max(ratios):.2f}{goal})")
     return result
 
 
 if __name__ == "__main__":
     # a worker process: its one argument is the JSON spec that _run_worker wrote
     spec = json.loads(sys.argv[1])
+    import_defining_modules(spec.get("modules", []))
     print(json.dumps(worker(spec["engine"], spec["preset"], spec["steps"], spec["warmup"], spec["device"],
                             model=spec.get("model"))), flush=True)

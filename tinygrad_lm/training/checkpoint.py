@@ -131,7 +131,7 @@ def model_config(meta, path="checkpoint"):
         raise CheckpointError(f"checkpoint {path} holds a {family!r} model; this version knows "
                               f"{sorted(models.FAMILIES)}")
     try:
-        return models.FAMILIES[family][1].from_dict(meta["model_config"])
+        return models.FAMILIES[family].config.from_dict(meta["model_config"])
     except (ConfigError, TypeError, ValueError) as e:
         raise CheckpointError(f"checkpoint {path} holds an invalid model_config: {e}") from None
 

@@ -8,29 +8,29 @@ from ..tensor import no_grad
 
 
 @no_grad()
-def batch_losses(model, tokens, block_size, batch_size, n_batches, seed, batch_source=CausalLMBatches):
+def batch_scores(model, tokens, block_size, batch_size, n_batches, seed, batch_source=CausalLMBatches):
     """The loss of each of n_batches random batches drawn by a generator of their own (so the same
-    seed gives the same batches, and training's generators are never touched), in eval mode."""
+    seed gives the same batches, and training's generators are never touched), in eval mode, and
+    the fraction of labelled predictions that are right when the batch source scores them (its
+    ``accuracy(batch, logits) -> (correct, counted)``: masked tokens, sentence pairs, whole target
+    sequences), else None."""
     batches = batch_source(tokens, block_size, batch_size, seed=seed)
-    with eval_mode(model):
-        return [model(*batches.next())[1].item() for _ in range(n_batches)]
-
-
-@no_grad()
-def batch_accuracy(model, tokens, block_size, batch_size, n_batches, seed, batch_source):
-    """The loss of each batch as batch_losses, and the fraction of labelled predictions that are
-    right, from a batch source that scores them (``accuracy(batch, logits) -> (correct, counted)``:
-    bert_data.py's masked tokens or sentence pairs)."""
-    batches = batch_source(tokens, block_size, batch_size, seed=seed)
+    score = getattr(batches, "accuracy", None)       # the batch source protocol: scoring is optional
     losses, correct, counted = [], 0, 0
     with eval_mode(model):
         for _ in range(n_batches):
             batch = batches.next()
             logits, loss = model(*batch)
             losses.append(loss.item())
-            right, n = batches.accuracy(batch, logits)
-            correct, counted = correct + right, counted + n
-    return losses, correct / max(counted, 1)
+            if score is not None:
+                right, n = score(batch, logits)
+                correct, counted = correct + right, counted + n
+    return losses, (correct / max(counted, 1) if score is not None else None)
+
+
+def batch_losses(model, tokens, block_size, batch_size, n_batches, seed, batch_source=CausalLMBatches):
+    """The loss of each of n_batches fixed random batches (batch_scores without the accuracy)."""
+    return batch_scores(model, tokens, block_size, batch_size, n_batches, seed, batch_source)[0]
 
 
 def estimate_loss(model, data, block_size, batch_size, eval_iters, seed, batch_source=CausalLMBatches):
@@ -38,11 +38,10 @@ def estimate_loss(model, data, block_size, batch_size, eval_iters, seed, batch_s
     every evaluation); with a batch source that scores predictions, also '<split>_accuracy'."""
     result = {}
     for i, (split, tokens) in enumerate(data.items()):
-        args = (model, tokens, block_size, batch_size, eval_iters, seed + 1000 + i, batch_source)
-        if hasattr(batch_source, "accuracy") or hasattr(getattr(batch_source, "func", None), "accuracy"):
-            losses, result[f"{split}_accuracy"] = batch_accuracy(*args)
-        else:
-            losses = batch_losses(*args)
+        losses, accuracy = batch_scores(model, tokens, block_size, batch_size, eval_iters, seed + 1000 + i,
+                                        batch_source)
+        if accuracy is not None:
+            result[f"{split}_accuracy"] = accuracy
         result[split] = sum(losses) / eval_iters
     return result
 

@@ -25,11 +25,11 @@ from .. import backend
 from . import checkpoint, flops
 from .. import random as tg_random
 from .config import make_optimizer
-from ..data.text import CausalLMBatches, load_meta, load_split
+from ..data.text import load_meta, load_split
 from .distributed import Ranks
 from ..errors import CheckpointError, ConfigError, TinygradLMError, TrainingDiverged
 from .evaluate import estimate_loss
-from ..models import build, family_of
+from ..models import build, family_of, family_record
 from ..models.base import physical_memory
 from .lock import OutDirLock, prepare_out_dir
 from .pretrained import check_same_tokenizer, pretrained_model
@@ -97,9 +97,8 @@ class Run:
         self.model, self.model_config = model, model.config
         self.model.to(cfg.device, dtype=self.dtype)
         self.optimizer = make_optimizer(self.model, cfg)
-        if batch_source is None:                  # the family's own (BERT: masked tokens), else next tokens
-            make_source = getattr(self.model_config, "batch_source", None)
-            self.batch_source = batch_source = make_source() if make_source else CausalLMBatches
+        if batch_source is None:                  # the family's own (BERT: masked tokens; next tokens by default)
+            self.batch_source = batch_source = family_record(self.model_config).batches(self.model_config)
         _check_batch_memory(cfg.batch_size, self.model_config.block_size, self.model_config.vocab_size)
         self.batches = batch_source(self.ranks.shard(self.data["train"]), self.model_config.block_size,
                                     cfg.batch_size, seed=cfg.seed + self.ranks.rank)
