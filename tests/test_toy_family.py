@@ -5,9 +5,9 @@ through the command line, with no change to tinygrad_lm.
 The toy: each position's logits are a learned function of the current token and the one before
 it (an embedding of each, summed, then a head), trained on next-token batches that this file's own
 batch source draws."""
-import dataclasses
-import io
 import contextlib
+import io
+import pathlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -136,3 +136,26 @@ def test_a_family_from_outside_is_benchmarked_by_the_same_driver():
     log = run("bench", "--preset", "toy", "--steps", 2, "--warmup", 1, "--rounds", 2)
     assert "preset toy (toy)" in log and "the toy family has no PyTorch twin" in log
     assert "tinygrad_lm :" in log and "ms/step" in log
+
+
+def test_each_command_reads_its_checkpoint_once(dataset, monkeypatch):
+    """The resolver and the run's set-up load a file once: resuming, sampling and starting from a
+    checkpoint each open last.npz one time."""
+    whole = dataset / "whole"
+    if not (whole / "last.npz").exists():
+        run("train", "--preset", "toy", "--dataset", dataset / "data", "--out-dir", whole, "--samples", 0)
+    reads, real = [], checkpoint._read
+
+    def counting(path, only_meta=False):
+        reads.append(pathlib.Path(path).name)
+        return real(path, only_meta)
+    monkeypatch.setattr(checkpoint, "_read", counting)
+    run("train", "--init-from", "resume", "--out-dir", whole, "--max-iters", 7, "--samples", 0)
+    assert reads.count("last.npz") == 1
+    reads.clear()
+    run("sample", "--out-dir", whole, "--max-new-tokens", 3)
+    assert reads == ["last.npz"]
+    reads.clear()
+    run("train", "--preset", "toy", "--init-from", whole / "last.npz", "--out-dir", dataset / "tuned",
+        "--max-iters", 1, "--samples", 0, "--eval-interval", 1)
+    assert reads.count("last.npz") == 1

@@ -12,10 +12,9 @@ from .. import backend
 from ..training import checkpoint
 from ..viz.attention_view import attention_view
 from ..training.bench import run_bench
-from ..training.config import TrainConfig, make_schedule
+from ..training.config import TrainConfig
 from ..data.text import load_meta, load_split, load_tokenizer, prepare as prepare_dataset, shakespeare
 from ..data.dates import prepare_dates
-from ..training.distributed import launched_under_mpi
 from ..errors import CheckpointError, ConfigError, DataError
 from ..models.base import KIND_NAMES, check_field_types, field_kind
 from ..decoding.fill_mask import contextual_embeddings, fill_mask as fill_mask_text
@@ -28,11 +27,11 @@ from ..models import family_record, require
 from ..training.presets import PRESETS
 from ..viz.alignment import alignment_view, text_alignment
 from ..training.loop import train as train_model
+from ..training.setup import MODEL_SETTINGS, default_dataset_dir, plan_run
 from ..decoding.translate import exact_match, translate as translate_lines
 from ..viz.plots import plot_alignment, plot_attention, plot_losses
 
-# model-config fields that a flag may set when a run starts (the model's shape is fixed after)
-MODEL_FLAGS = ("n_layer", "n_head", "n_embd", "block_size", "dropout")
+MODEL_FLAGS = MODEL_SETTINGS        # model-config fields that a flag may set when a run starts
 
 
 def _not_empty(value, flag, what="a path"):
@@ -45,9 +44,7 @@ def _not_empty(value, flag, what="a path"):
 def _dataset_dir(args, tokenizer="char"):
     if _not_empty(args.dataset, "--dataset"):
         return pathlib.Path(args.dataset)
-    if getattr(args, "preset", None) in PRESET_CORPORA:
-        return pathlib.Path("data") / PRESET_CORPORA[args.preset]
-    return pathlib.Path("data") / f"shakespeare_{tokenizer.replace(':', '')}"
+    return default_dataset_dir(getattr(args, "preset", None), tokenizer)
 
 
 def prepare(args):
@@ -99,110 +96,26 @@ def prepare_date_pairs(args):
     return out
 
 
-# presets that train on a corpus of their own: its folder and how it is prepared when missing
-PRESET_CORPORA = {"seq2seq-dates": "dates"}
-
-
 # ---------------------------------------------------------------------- train
-def train_configs(args, vocab_size, saved=None):
-    """(model config, TrainConfig) for this run: the preset's (or, when resuming, the checkpoint's),
-    with the flags given on top."""
+def train(args):
+    """Hand the flags to the library's run set-up once (training.setup.plan_run), train, then
+    draw the losses and, for a family that samples, print a sample."""
     for name in ("samples", "sample_tokens"):              # what train does after the run: checked before it
         if getattr(args, name, 0) < 0:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
-    if saved is not None:
-        model_config, train_config = _saved_configs(args, saved)
-    else:
-        model_config, train_config = PRESETS[args.preset or "default"](vocab_size)
-    if args.max_iters is not None:
-        train_config = train_config.with_max_iters(args.max_iters)
-    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
-                 if getattr(args, f.name, None) is not None}
-    train_config = dataclasses.replace(train_config, **overrides)
-    try:
-        make_schedule(train_config)                      # a schedule that contradicts itself: say so now
-    except ValueError as e:
-        raise ConfigError(f"{e} (see --max-iters, --warmup-iters and --lr-decay-iters)") from None
-    model_overrides = {k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k, None) is not None}
-    fields = {f.name for f in dataclasses.fields(model_config)}     # (BERT's block_size is derived, not a field)
-    unknown = [k for k in model_overrides if k not in fields]
-    if unknown:
-        raise ConfigError(f"{type(model_config).__name__} has no {', '.join(unknown)}: "
-                          f"{', '.join('--' + k.replace('_', '-') for k in unknown)} do not apply to this model")
-    return dataclasses.replace(model_config, **model_overrides), train_config
-
-
-def _saved_configs(args, meta):
-    """Resuming continues the run as it was saved: the model and training settings come from the
-    checkpoint's metadata, not from a preset or the defaults (which would quietly change the run).
-    Training flags given now still apply on top, e.g. --max-iters to train longer."""
-    out_dir = args.out_dir or "out"
-    path = pathlib.Path(out_dir) / "last.npz"
-    fixed = [f"--{name.replace('_', '-')}" for name in MODEL_FLAGS if getattr(args, name, None) is not None]
-    if fixed:
-        raise ConfigError(f"{', '.join(fixed)} cannot change when resuming: {path} holds the model it trained")
-    if args.preset:
-        print(f"note: --preset {args.preset} is not used when resuming; the settings saved in {path} are")
-    model_config = checkpoint.model_config(meta, path)
-    if model_config is None or not isinstance(meta.get("train_config"), dict):
-        raise CheckpointError(f"{path} holds no model_config or train_config: it cannot be resumed")
-    try:
-        train_config = TrainConfig.from_dict(dict(meta["train_config"], out_dir=out_dir))
-    except (ValueError, TypeError) as e:
-        raise CheckpointError(f"{path} holds an invalid train_config: {e}") from None
-    return model_config, train_config
-
-
-def _use_saved_dataset(args, meta):
-    """Train on the data a checkpoint was trained on, while it is there and no --dataset is given."""
-    saved_data = meta.get("dataset")
-    if args.dataset is None and isinstance(saved_data, str) and (pathlib.Path(saved_data) / "meta.json").exists():
-        args.dataset = saved_data
-
-
-def train(args):
-    saved = None                             # the checkpoint's metadata, when resuming: read once
-    if args.init_from == "resume":
-        saved = checkpoint.read_meta(pathlib.Path(args.out_dir or "out") / "last.npz")
-        _use_saved_dataset(args, saved)      # resume on the data the run trained on, while it is there
-    elif args.init_from != "scratch":        # checked before any data is prepared for it
-        source = pathlib.Path(args.init_from)
-        if source.is_dir() and (source / "config.json").exists():
-            if args.tokenizer == "char":
-                args.tokenizer = "gpt2"      # fine-tuning GPT-2 needs its tokenizer
-        elif source.is_file():               # a training checkpoint: its own data and tokenizer
-            init_meta = checkpoint.read_meta(source)
-            _use_saved_dataset(args, init_meta)
-            stored = init_meta.get("tokenizer")
-            if args.tokenizer == "char" and isinstance(stored, dict) and stored.get("type") == "bpe":
-                args.tokenizer = "gpt2"      # a fine-tuned GPT-2 (another BPE: give its --dataset)
-        else:
-            raise CheckpointError(f"--init-from {args.init_from!r}: not 'scratch', 'resume', a checkpoint file or "
-                                  "a Hugging Face GPT-2 directory (config.json + model.safetensors)")
-    dataset = _dataset_dir(args, args.tokenizer)
-    if not (dataset / "meta.json").exists():
-        if args.dataset:
-            raise DataError(f"{dataset}/meta.json not found; run `python -m tinygrad_lm prepare` first")
-        if args.distributed or launched_under_mpi():     # every rank would prepare the same folder at once
-            raise DataError(f"{dataset}/meta.json not found: under MPI, run `python -m tinygrad_lm prepare` "
-                            "once before starting the ranks")
-        if args.preset in PRESET_CORPORA:
-            print(f"{dataset} not prepared yet: preparing the {PRESET_CORPORA[args.preset]} corpus")
-            prepare_dates(dataset)
-        else:
-            print(f"{dataset} not prepared yet: preparing tiny Shakespeare with the {args.tokenizer} tokenizer")
-            args.input = None
-            prepare(args)
-    meta = load_meta(dataset)
-    model_config, train_config = train_configs(args, meta["vocab_size"], saved)
-    if args.init_from not in ("scratch", "resume"):
-        model_config = dataclasses.replace(model_config, vocab_size=max(model_config.vocab_size, meta["vocab_size"]))
-    result = train_model(model_config, train_config, dataset, init_from=args.init_from, log=print,
-                         distributed=args.distributed or launched_under_mpi())
+    _not_empty(args.dataset, "--dataset")
+    plan = plan_run(preset=args.preset, dataset=args.dataset, tokenizer=args.tokenizer, init_from=args.init_from,
+                    out_dir=args.out_dir, data_dir=getattr(args, "data_dir", None), max_iters=args.max_iters,
+                    train_settings={f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+                                    if getattr(args, f.name, None) is not None},
+                    model_settings={k: getattr(args, k) for k in MODEL_SETTINGS if getattr(args, k, None) is not None},
+                    distributed=args.distributed)
+    result = train_model(**plan.train_arguments(), log=print)
     if result["rank"] != 0:
         if result["interrupted"]:
             raise SystemExit(result["exit_status"])
         return
+    model_config, train_config, dataset = plan.model_config, plan.train_config, plan.dataset
     out = pathlib.Path(train_config.out_dir)
     plot = out / "loss.png"
     plot_losses(result["history"], result["evals"], plot, title=args.preset or "training")
@@ -212,7 +125,7 @@ def train(args):
         print("exact match on the held-out pairs (greedy decoding): "
               f"{exact_match(result['model'], load_split(dataset, 'val')):.4f}")
     if args.samples and "sample" in family.commands and not result["interrupted"]:   # a signal: exit promptly
-        tok = load_tokenizer(meta)
+        tok = load_tokenizer(load_meta(dataset))
         start = tok.encode("\n") if "\n" in getattr(tok, "stoi", {"\n": 0}) else [0]
         ids = generate_ids(result["model"], [start], args.sample_tokens, temperature=1.0, seed=train_config.seed)
         print("--- sample ---")

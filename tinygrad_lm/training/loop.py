@@ -41,13 +41,15 @@ def train_step(model, optimizer, batch, lr, grad_clip=0.0, average_gradients=Non
 
 
 def train(model_config, cfg, data_dir, init_from="scratch", log=print, on_step=None, model=None,
-          distributed=False, batch_source=None):
+          distributed=False, batch_source=None, resume_checkpoint=None):
     """Train and return {'history', 'evals', 'best_val', 'step', 'out_dir', 'interrupted', 'model', ...}.
 
     init_from: "scratch", "resume" (continue out_dir/last.npz exactly, with the checkpoint's model;
     settings in `cfg` that differ from the saved ones are logged), or a GPT-2 directory / checkpoint
-    to fine-tune. batch_source: the class (or factory) of the training batches; None: the model
-    config's ``batch_source()`` when it has one (BERT's), else data.CausalLMBatches.
+    to fine-tune (a path, or what training.setup.plan_run resolved). batch_source: the class (or
+    factory) of the training batches; None: the family's (models/family.py: BERT's masked tokens,
+    the encoder-decoder's pairs), else data.CausalLMBatches. resume_checkpoint: last.npz when the
+    caller has loaded it already (plan_run), so it is read once.
     on_step(step, loss) runs after each step (tests use it to interrupt a run).
     Ctrl-C or SIGTERM saves out_dir/last.npz after the current step and returns with
     result['interrupted'] True; a second one inside a step raises KeyboardInterrupt at once and keeps
@@ -56,7 +58,7 @@ def train(model_config, cfg, data_dir, init_from="scratch", log=print, on_step=N
     backend.keep_freed_memory_in_the_heap()     # GELU's backward is 6x slower without (BENCHMARKS.md)
     schedule = make_schedule(cfg)               # a schedule that contradicts itself stops before the Run
     run = Run(model_config, cfg, data_dir, init_from=init_from, log=log, model=model,
-              distributed=distributed, batch_source=batch_source)
+              distributed=distributed, batch_source=batch_source, resume_checkpoint=resume_checkpoint)
     with run:                                   # Ctrl-C / SIGTERM: save a whole step and return
         while True:
             if run.evaluation_due():

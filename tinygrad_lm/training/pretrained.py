@@ -57,7 +57,7 @@ def resolve_model(name, what="--model", folder_kind=None):
     missing."""
     if name is None or not str(name).strip():
         raise PretrainedError(f"{what} {name!r} names nothing; give a checkpoint, a folder, a .gguf file or "
-                              f"a registered name ({', '.join(_registered())})")
+                              f"a registered name ({', '.join(registered_names())})")
     path = pathlib.Path(name)
     if path.is_file():
         return ModelSource(str(name), "gguf" if path.suffix.lower() == ".gguf" else "checkpoint", path)
@@ -73,10 +73,10 @@ def resolve_model(name, what="--model", folder_kind=None):
     if path.suffix or len(path.parts) > 1:           # a file's name: the checkpoint reader says it is missing
         return ModelSource(str(name), "gguf" if path.suffix.lower() == ".gguf" else "checkpoint", path)
     raise PretrainedError(f"{what} {name!r}: no such file or folder, and not a registered name "
-                          f"({', '.join(_registered())})")
+                          f"({', '.join(registered_names())})")
 
 
-def _registered():
+def registered_names():
     return list(hf.HUB_SIZES) + list(hf.BERT_HUB_NAMES) + list(PACKAGED)
 
 

@@ -38,7 +38,7 @@ from .signals import DeferredInterrupt
 
 class Run:
     def __init__(self, model_config, cfg, data_dir, init_from="scratch", log=print, model=None,
-                 distributed=False, batch_source=None):
+                 distributed=False, batch_source=None, resume_checkpoint=None):
         cfg.validate()                                # fields may have been assigned since they were made
         model_config.validate()
         self.cfg, self.data_dir, self.batch_source = cfg, data_dir, batch_source
@@ -49,7 +49,7 @@ class Run:
         self.lock = OutDirLock(self.out_dir, self.log)
         self._on_main(self._claim_out_dir)
         try:
-            self._start(model_config, init_from, model)
+            self._start(model_config, init_from, model, resume_checkpoint)
         except BaseException:
             self.lock.release()
             raise
@@ -76,14 +76,14 @@ class Run:
             raise error or CheckpointError(f"rank 0 could not write to the output folder {self.out_dir}")
         return value
 
-    def _start(self, model_config, init_from, model):
+    def _start(self, model_config, init_from, model, resume_checkpoint=None):
         cfg, data_dir, batch_source = self.cfg, self.data_dir, self.batch_source
         self.meta = load_meta(data_dir)
         self.data = {split: load_split(data_dir, split, self.meta) for split in ("train", "val")}
         self.dtype = np.dtype(cfg.dtype)
         tg_random.manual_seed(cfg.seed)
 
-        saved = self._read_resume_checkpoint() if init_from == "resume" else None
+        saved = self._read_resume_checkpoint(resume_checkpoint) if init_from == "resume" else None
         if saved is not None:
             model_config = checkpoint.model_config(saved["meta"], self.out_dir / "last.npz")
             if model_config is None:
@@ -112,9 +112,10 @@ class Run:
                  + (f" | {self.ranks.world} ranks" if self.ranks.world > 1 else ""))
 
     # ------------------------------------------------------------------ resume
-    def _read_resume_checkpoint(self):
+    def _read_resume_checkpoint(self, saved=None):
+        """out_dir/last.npz (`saved`: already loaded by the run's set-up, so it is read once)."""
         path = self.out_dir / "last.npz"
-        saved = checkpoint.load(path)
+        saved = saved if saved is not None else checkpoint.load(path)
         dataset = saved["meta"].get("dataset")
         check_same_tokenizer(path, saved["meta"].get("tokenizer"), self.meta["tokenizer"], self.data_dir,
                               f"resume with the run's own dataset{f' ({dataset})' if isinstance(dataset, str) else ''}")
