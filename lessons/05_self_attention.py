@@ -95,6 +95,24 @@ print(f"distance from uniform attention: {before:.3f} nats untrained, {after:.3f
 assert after > 5 * before and after > 0.2              # the trained head is selective, the random one is not
 assert np.allclose(trained.sum(-1), 1, atol=1e-5) and np.all(np.triu(trained, 1) == 0)
 
+# %% [markdown]
+# Where did `attention_maps` get those weights? Every attention module passes its softmax weights
+# through a child module, `attn_probs`, while someone is looking, and a **forward hook** looks, as
+# in PyTorch: `module.register_forward_hook(hook)` makes `hook(module, inputs, output)` run after
+# each forward of that module. (With no hook registered, the attention runs its fused op, which
+# keeps no weights at all.) One hook by hand gives the same numbers:
+
+# %%
+seen = {}
+probs = small.transformer.h[0].attn.attn_probs
+handle = probs.register_forward_hook(lambda module, inputs, weights: seen.update(weights=weights.numpy()))
+with tg.no_grad():
+    small(prompt)
+handle.remove()                                                  # the fused op runs again
+print(f"hooked weights {seen['weights'].shape} (batch, heads, T, T), same as attention_maps:",
+      np.allclose(seen["weights"][0, 0], trained))
+assert np.allclose(seen["weights"][0, 0], trained) and not probs.wanted
+
 # %%
 plt = pyplot()
 fig, ax = plt.subplots(figsize=(5.5, 5))
