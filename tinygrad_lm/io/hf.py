@@ -202,16 +202,6 @@ def _download(name, files, directory=None):
     return folder
 
 
-def resolve_model_dir(model):
-    """A GPT-2 folder given by path, or by size name (downloaded once when online)."""
-    path = pathlib.Path(model)
-    if path.exists():
-        return path
-    if model in HUB_SIZES:
-        return download_gpt2(model)
-    raise PretrainedError(f"--model {model!r}: no such directory (or use one of {HUB_SIZES} to download)")
-
-
 # ------------------------------------------------------------------ BERT (models/bert.py builds on these)
 BERT_HUB_NAMES = ("bert-base-uncased", "bert-base-cased", "bert-large-uncased", "bert-large-cased")
 BERT_FILES = ("config.json", "model.safetensors", "vocab.txt")
