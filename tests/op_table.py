@@ -640,6 +640,12 @@ OPS = [
         S(f64([[1.5, 1.5, 1.5], [0.0, 1.0, 2.0]]), r(3), r(3), n=3, note="constant-row"),
         S(nc(r(4, 3)), r(3), r(3), n=3, note="transposed"),
         S(r(2, 3, 4), r(3, 4), r(3, 4), n=(3, 4), note="two-normalized-dims")]),
+    Op("F.rms_norm", lambda F, x, *a, n, **k: F.rms_norm(x, n if isinstance(n, tuple) else (n,), *a, **k), [
+        S(r(3, 5), r(5), n=5, eps=1e-5, note="affine"), S(r(3, 5), n=5, note="plain-default-eps"),
+        S(r(2, 3, 4), r(4), n=4, eps=1e-3, note="3d-eps"), S(f64([[0.0, 0.0, 0.0], [1.0, -2.0, 3.0]]), r(3), n=3,
+                                                            eps=1e-6, note="zero-row"),
+        S(nc(r(4, 3)), r(3), n=3, eps=1e-6, note="transposed"),
+        S(r(2, 3, 4), r(3, 4), n=(3, 4), eps=1e-6, note="two-normalized-dims")]),
     Op("F.scaled_dot_product_attention", lambda F, q, k, v, *m, **kw: F.scaled_dot_product_attention(q, k, v, *m, **kw), [
         S(r(2, 3, 4), r(2, 3, 4), r(2, 3, 4), note="plain"),
         S(r(2, 3, 4), r(2, 3, 4), r(2, 3, 4), is_causal=True, note="causal"),
@@ -656,7 +662,9 @@ OPS = [
         S(r(2, 2, 3, 4), r(2, 2, 3, 4), r(2, 2, 3, 4), b([[True, False, True]]), note="bool-mask-broadcast"),
         S(r(2, 2, 3, 4), r(2, 2, 5, 4), r(2, 2, 5, 3), b([[[[True, True, True, False, False]]], [[[True] * 5]]]),
           note="cross-attention-padding"),
-        S(nc(r(4, 3)), nc(r(4, 3)), nc(r(4, 3)), note="transposed-2d")]),
+        S(nc(r(4, 3)), nc(r(4, 3)), nc(r(4, 3)), note="transposed-2d"),
+        S(r(2, 6, 3, 4), r(2, 2, 3, 4), r(2, 2, 3, 4), enable_gqa=True, note="grouped-query"),
+        S(r(1, 4, 3, 4), r(1, 2, 5, 4), r(1, 2, 5, 2), enable_gqa=True, is_causal=True, note="grouped-query-causal")]),
     Op("F.causal_attention", lambda F, q, k, v, **kw: F.causal_attention(q, k, v, **kw), [
         S(r(2, 3, 4), r(2, 3, 4), r(2, 3, 4), note="plain"), S(r(1, 2, 4, 3), r(1, 2, 4, 3), r(1, 2, 4, 2), scale=0.4,
                                                                note="heads-scale"),

@@ -93,7 +93,19 @@ FUSED_PAIRS = {
     "packed_attention": (lambda qkv: F.causal_self_attention(qkv, 2, scale=0.4),
                          lambda qkv: _packed_composite(qkv, 2, 0.4), [(2, 5, 12)]),
     "softmax": (lambda x: F.softmax(x, -1), lambda x: F.softmax_composite(x, -1), [(3, 5)]),
+    "rms_norm": (lambda x, w: F.rms_norm(x, 6, w, 1e-5), lambda x, w: F.rms_norm_composite(x, 6, w, 1e-5),
+                 [(2, 3, 6), (6,)]),
+    "grouped_query_attention": (lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True),
+                                lambda q, k, v: F.scaled_dot_product_attention_composite(
+                                    q, _groups(k, 3), _groups(v, 3), is_causal=True),
+                                [(2, 6, 5, 3), (2, 2, 5, 3), (2, 2, 5, 3)]),
 }
+
+
+def _groups(kv, size):
+    """Each key/value head repeated for its group of `size` query heads, by concatenation (an
+    independent path from the fused op's expand)."""
+    return tg.cat([kv[:, h:h + 1] for h in range(kv.shape[1]) for _ in range(size)], dim=1)
 
 
 def _packed_composite(qkv, n_head, scale):

@@ -3,14 +3,14 @@ recurrent layers, the encoder-decoder Transformer. (``MultiHeadAttention`` is th
 per-head causal module; ``MultiheadAttention`` is torch.nn.MultiheadAttention's.)"""
 from . import functional, init
 from .attention import AttentionProbs, CausalSelfAttention, Head, KVCache, MultiHeadAttention, capture_attention
-from .layers import GELU, Dropout, Embedding, LayerNorm, Linear, ReLU
+from .layers import GELU, Dropout, Embedding, LayerNorm, Linear, ReLU, RMSNorm
 from .module import Module, ModuleList, Parameter, Sequential, eval_mode, functional_call
 from .positional import LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from .transformer import (MultiheadAttention, Transformer, TransformerDecoder, TransformerDecoderLayer,
                           TransformerEncoder, TransformerEncoderLayer)
 
-__all__ = ["Module", "Parameter", "Sequential", "ModuleList", "Linear", "Embedding", "LayerNorm",
+__all__ = ["Module", "Parameter", "Sequential", "ModuleList", "Linear", "Embedding", "LayerNorm", "RMSNorm",
            "Dropout", "ReLU", "GELU", "Head", "MultiHeadAttention", "CausalSelfAttention", "KVCache",
            "LearnedPositionalEmbedding", "SinusoidalPositionalEncoding", "RotaryEmbedding",
            "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from .. import backend
-from ..ops import (CrossEntropy, Linear as LinearOp, Dropout, Embedding, GELUErf, GELUTanh, LayerNorm, LogSoftmax,
+from ..ops import (CrossEntropy, Linear as LinearOp, Dropout, Embedding, GELUErf, GELUTanh, LayerNorm, RMSNorm, LogSoftmax,
                    PackedCausalAttention, ReLU, ScaledDotProductAttention, Softmax, causal_mask)
 from ..ops import checks        # checks.check_indices: cross_entropy's argument `check_indices` hides the name
 from ..ops.checks import broadcast_shape
@@ -187,6 +187,29 @@ def layer_norm_composite(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     return y + bias if bias is not None else y
 
 
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """RMSNorm over the last len(normalized_shape) dimensions, fused: x / sqrt(mean(x^2) + eps) *
+    weight (torch.nn.functional.rms_norm; eps None: the dtype's machine epsilon, as PyTorch)."""
+    k = _normalized_dims(input, normalized_shape)
+    eps = float(np.finfo(np.dtype(input.dtype)).eps) if eps is None else eps
+    x = input if k == 1 else input.reshape(*input.shape[:-k], -1)
+    if weight is None:
+        xp = backend.get_array_module(input.device)
+        w = Tensor._from_array(xp.ones(x.shape[-1], dtype=input.dtype), input.device)
+    else:
+        w = weight if k == 1 else weight.reshape(-1)
+    y = RMSNorm.apply(x, w, eps=eps)
+    return y if k == 1 else y.reshape(input.shape)
+
+
+def rms_norm_composite(x, normalized_shape, weight=None, eps=None):
+    """RMSNorm from primitives: x / sqrt(mean(x^2) + eps) * weight."""
+    dims = tuple(range(-_normalized_dims(x, normalized_shape), 0))
+    eps = float(np.finfo(np.dtype(x.dtype)).eps) if eps is None else eps
+    y = x / ((x * x).mean(dims, keepdim=True) + eps).sqrt()
+    return y * weight if weight is not None else y
+
+
 # ------------------------------------------------------------------ attention
 # Two alignments of the causal mask when there are fewer queries T than keys S (see ops/fused.py
 # causal_mask): PyTorch's is_causal is "top_left" (query i sees keys j <= i), which
@@ -211,9 +234,11 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
       attention_mask (1 = token, 0 = padding) is key_padding_mask=(attention_mask == 0).
     - return_weights=True (ours, not PyTorch's) also returns the attention weights, a detached
       Tensor (..., T, S), for plotting.
+    - enable_gqa=True: grouped-query attention, as PyTorch: key and value have H_kv heads (dim -3),
+      a divisor of the query's H; each serves a group of H / H_kv consecutive query heads.
     """
     if enable_gqa:
-        raise NotImplementedError("scaled_dot_product_attention: enable_gqa=True is not supported")
+        key, value = _repeat_kv_heads(query, key), _repeat_kv_heads(query, value)
     if is_causal and attn_mask is not None:
         raise ValueError("scaled_dot_product_attention: give attn_mask or is_causal=True, not both "
                          "(as PyTorch); fold the causal mask into attn_mask")
@@ -221,11 +246,30 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
                       return_weights, key_padding_mask)
 
 
-def causal_attention(query, key, value, dropout_p=0.0, scale=None, return_weights=False):
+def _repeat_kv_heads(query, kv):
+    """Grouped-query attention's keys or values (B, H_kv, S, D) as (B, H, S, D) for a query of H
+    heads: each key/value head repeated for its group of H / H_kv consecutive query heads (as
+    Hugging Face's repeat_kv). An expand then a reshape, so the backward sums each group's
+    gradients into its one key/value head."""
+    H, H_kv = query.shape[-3], kv.shape[-3]
+    if H == H_kv:
+        return kv
+    if query.ndim < 3 or kv.ndim != query.ndim or H % H_kv:
+        raise ValueError(f"grouped-query attention: the key/value heads ({H_kv}, dim -3 of {kv.shape}) must "
+                         f"divide the query's heads ({H}, dim -3 of {query.shape})")
+    *lead, S, D = kv.shape
+    lead = lead[:-1]
+    return kv.reshape(*lead, H_kv, 1, S, D).expand(*lead, H_kv, H // H_kv, S, D).reshape(*lead, H, S, D)
+
+
+def causal_attention(query, key, value, dropout_p=0.0, scale=None, return_weights=False, enable_gqa=False):
     """Causal attention whose T queries are the last T of the S key positions (the first S - T keys
     come from a KV cache): query i sees keys j <= S - T + i, the causal mask aligned bottom-right.
     With T == S (no cache) it is scaled_dot_product_attention(..., is_causal=True); PyTorch writes
-    this one with attn_mask=torch.nn.attention.bias.causal_lower_right(T, S). Fused."""
+    this one with attn_mask=torch.nn.attention.bias.causal_lower_right(T, S). Fused. enable_gqa:
+    key and value have fewer heads than the query (see scaled_dot_product_attention)."""
+    if enable_gqa:
+        key, value = _repeat_kv_heads(query, key), _repeat_kv_heads(query, value)
     return _attention(query, key, value, None, dropout_p, "bottom_right", scale, return_weights)
 
 

@@ -71,6 +71,25 @@ class LayerNorm(Module):
         return f"({self.normalized_shape},), eps={self.eps}"
 
 
+class RMSNorm(Module):
+    """Scale the last dimension to root mean square 1, then by a learned weight (torch.nn.RMSNorm;
+    Llama's norm). eps None: the dtype's machine epsilon, as PyTorch."""
+
+    def __init__(self, normalized_shape, eps=None, elementwise_affine=True, device=None, dtype=None):
+        super().__init__()
+        n = normalized_shape if isinstance(normalized_shape, int) else normalized_shape[0]
+        self.normalized_shape, self.eps = n, eps
+        self.weight = init.ones_(_param((n,), dtype)) if elementwise_affine else None
+        if device is not None:
+            self.to(device)
+
+    def forward(self, x):
+        return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self):
+        return f"({self.normalized_shape},), eps={self.eps}"
+
+
 class Dropout(Module):
     """Zero elements with probability p while training; the identity in eval mode."""
 

@@ -6,7 +6,7 @@ are defined on the class in ``tensor.py``; the checks of their arguments are in 
 from .arithmetic import Add, Div, Maximum, Minimum, Mul, Neg, Pow, PowTensor, Sub, unbroadcast
 from .checks import check_indices
 from .dtypes import Cast
-from .fused import (CrossEntropy, LayerNorm, Linear, PackedCausalAttention, ScaledDotProductAttention,
+from .fused import (CrossEntropy, LayerNorm, Linear, PackedCausalAttention, RMSNorm, ScaledDotProductAttention,
                     causal_mask)
 from .matmul import MatMul
 from .nn import Dropout, Embedding
@@ -21,7 +21,7 @@ __all__ = [
     "Add", "Sub", "Mul", "Div", "Neg", "Pow", "MatMul", "Sum", "Mean", "Max", "Var", "Exp", "Log",
     "Sqrt", "Tanh", "Sigmoid", "ReLU", "GELUTanh", "GELUErf", "Softmax", "LogSoftmax", "Reshape",
     "Permute", "GetItem", "Concatenate", "MaskedFill", "Where", "Embedding", "Dropout",
-    "CrossEntropy", "LayerNorm", "Linear", "PackedCausalAttention", "ScaledDotProductAttention",
+    "CrossEntropy", "LayerNorm", "RMSNorm", "Linear", "PackedCausalAttention", "ScaledDotProductAttention",
     "unbroadcast", "scatter_add", "check_indices", "causal_mask",
     "PowTensor", "Maximum", "Minimum", "Min", "Cumsum", "Abs", "Clamp", "Rsqrt", "LogSumExp", "Expand",
     "Flip", "Repeat", "Gather", "Clone", "Cast", "Std", "RNNSequence", "LSTMSequence", "GRUSequence",

@@ -188,6 +188,35 @@ class LayerNorm(Function):
         return (g_x, g_weight, g_bias) if self.has_bias else (g_x, g_weight)
 
 
+class RMSNorm(Function):
+    """y = x / sqrt(mean(x^2) + eps) * weight over the last axis: LayerNorm without the centring
+    and the bias (Llama's norm), so one statistic per row, the root mean square.
+
+    Forward keeps x_hat = x * inv_rms and inv_rms = 1 / sqrt(mean(x^2) + eps). Backward, with
+    g = dL/dy and C the size of the last axis:
+      1. g_weight = sum over rows of g * x_hat
+      2. g_x_hat  = g * weight
+      3. g_x      = inv_rms * (g_x_hat - x_hat * mean(g_x_hat * x_hat))
+    Step 3 is the chain rule through x_hat_i = x_i * inv_rms: directly (inv_rms * g_x_hat_i) and
+    through inv_rms, which depends on every x of the row (d inv_rms / d x_j = -inv_rms^3 x_j / C,
+    which gives the mean term). LayerNorm's step 4 has a second mean, the path through the row's
+    mean; RMSNorm subtracts none, so that path is absent.
+    """
+
+    def forward(self, x, weight, eps):
+        self.inv_rms = 1 / self.xp.sqrt(row_mean(self.xp, x * x) + eps)
+        self.x_hat = x * self.inv_rms
+        self.weight = weight
+        return self.x_hat * weight
+
+    def backward(self, grad):
+        x_hat, inv_rms = self.x_hat, self.inv_rms
+        g_weight = column_sum(self.xp, grad * x_hat)                                  # 1
+        g_x_hat = grad * self.weight                                                   # 2
+        g_x = inv_rms * (g_x_hat - x_hat * row_mean(self.xp, g_x_hat * x_hat))         # 3
+        return g_x, g_weight
+
+
 class ScaledDotProductAttention(Function):
     """y = softmax(q k^T * scale + mask) @ v, for q (..., T, D), k (..., S, D), v (..., S, Dv).
 
