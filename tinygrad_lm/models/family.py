@@ -10,8 +10,8 @@ model what it looks like:
 - ``batch_source``: config -> the class (or factory) of its training batches, built as
   ``source(tokens, block_size, batch_size, seed=...)`` with ``next()`` returning the model's
   arguments; None: next-token batches (data.CausalLMBatches: ``(x, y)``);
-- ``commands``: the commands beyond ``train`` that take this family (sample, translate, fill-mask,
-  embed, attention, export, genome-report); ``bench`` takes every family;
+- ``commands``: the commands beyond ``train`` that take this family (sample, chat, translate,
+  fill-mask, embed, attention, export, genome-report); ``bench`` takes every family;
 - ``bench_tokens``: (config, n, rng) -> a token stream of about n ids that the batch source reads,
   for the benchmark's random batches (None: uniform ids below vocab_size);
 - ``torch_twin``: "module:function", the same model in PyTorch for ``bench`` (function(config,
@@ -23,10 +23,9 @@ a test or a user's module may register another, tests/test_toy_family.py does).
 """
 from dataclasses import dataclass
 
-from ..data.text import CausalLMBatches
 from ..errors import ConfigError
 
-COMMANDS = ("sample", "translate", "fill-mask", "embed", "attention", "export", "genome-report")
+COMMANDS = ("sample", "chat", "translate", "fill-mask", "embed", "attention", "export", "genome-report")
 FAMILIES = {}
 
 
@@ -48,7 +47,10 @@ class Family:
 
     def batches(self, config):
         """The class (or factory) of this family's training batches for `config`."""
-        return CausalLMBatches if self.batch_source is None else self.batch_source(config)
+        if self.batch_source is not None:
+            return self.batch_source(config)
+        from ..data.text import CausalLMBatches     # here: data.text imports the tokenizers (regex), and
+        return CausalLMBatches                      # importing a model needs numpy alone
 
     @property
     def causal(self):
