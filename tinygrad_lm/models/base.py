@@ -40,7 +40,8 @@ class ModelConfig:
         return dict(shapes if limit is None else itertools.islice(shapes, limit + 1))
 
     def buffer_numel(self):
-        """How many numbers the model's fixed tables (buffers) hold, also without building it."""
+        """How many numbers the model's fixed tables hold (its buffers and the rotary cos/sin tables),
+        also without building it."""
         return 0
 
     def num_parameters_estimate(self):
