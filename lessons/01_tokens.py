@@ -8,9 +8,8 @@
 # %%
 import time
 
-from tinygrad_lm.teaching.lesson_utils import (figure_path, pyplot, quick, shakespeare_text,
-    gpt2_tokenizer_or_none)
-from tinygrad_lm.tokenizers import BPETokenizer, CharTokenizer, WordTokenizer
+from tinygrad_lm.teaching.lesson_utils import figure_path, pyplot, quick, shakespeare_text
+from tinygrad_lm.tokenizers import BPETokenizer, CharTokenizer, WordTokenizer, gpt2_tokenizer
 
 text = shakespeare_text(limit=quick(None, 200_000))
 print(f"{len(text):,} characters; the first 200:\n{text[:200]}")
@@ -28,8 +27,7 @@ print("char ids:", chars.encode(sample)[:20], "...")
 print("word pieces:", words.tokenize(sample))
 assert chars.decode(chars.encode(sample)) == sample
 print(f"vocabulary: {chars.vocab_size} characters vs {words.vocab_size:,} words")
-if len(text) > 100_000:                                     # on the real corpus (not the offline excerpt)
-    assert words.vocab_size > 50 * chars.vocab_size      # the word vocabulary explodes
+assert words.vocab_size > 50 * chars.vocab_size          # the word vocabulary explodes
 print("an unseen word becomes <unk>:", words.decode(words.encode("hear me zyzzyva")))
 
 # %% [markdown]
@@ -62,10 +60,9 @@ for size in sizes:
 char_len, word_len = len(chars.encode(piece)), len(words.encode(piece))
 assert all(a >= b for a, b in zip(lengths, lengths[1:]))        # more merges, shorter sequences
 assert lengths[0] == len(piece.encode())                  # no merges: one token per byte
-if len(text) > 100_000:                                   # on the real corpus (not the offline excerpt)
-    assert word_len < lengths[0] / 2                     # words: far fewer tokens than bytes
-    if sizes[-1] >= 1024:                                # but this word tokenizer spends a token on every
-        assert lengths[-1] < word_len                    # space: a 1,024-token BPE is already shorter
+assert word_len < lengths[0] / 2                          # words: far fewer tokens than bytes
+if sizes[-1] >= 1024:                                     # but this word tokenizer spends a token on every
+    assert lengths[-1] < word_len                         # space: a 1,024-token BPE is already shorter
 fig, ax = plt.subplots(figsize=(7, 4.5))
 ax.plot(sizes, lengths, "o-", label="byte-level BPE (256 bytes + merges)")
 ax.scatter([chars.vocab_size], [char_len], s=60, marker="s", color="C1", label="characters", zorder=3)
@@ -89,14 +86,13 @@ print(dict(zip(sizes, lengths)), "chars:", char_len, "words:", word_len)
 # The tutorial's example sentence:
 
 # %%
-gpt2 = gpt2_tokenizer_or_none()
-if gpt2 is not None:
-    sentence = "Counselor, please adjust your Zoom filter to appear as a human, rather than as a cat"
-    ids = gpt2.encode(sentence)
-    print(ids)
-    print(gpt2.tokenize(sentence))
-    assert gpt2.decode(ids) == sentence and len(ids) < len(sentence.split()) * 2
-    assert gpt2.encode("Hello world, this is a test.") == [15496, 995, 11, 428, 318, 257, 1332, 13]
+gpt2 = gpt2_tokenizer()                  # its two files ship inside the package (tinygrad_lm/corpora/gpt2/)
+sentence = "Counselor, please adjust your Zoom filter to appear as a human, rather than as a cat"
+ids = gpt2.encode(sentence)
+print(ids)
+print(gpt2.tokenize(sentence))
+assert gpt2.decode(ids) == sentence and len(ids) < len(sentence.split()) * 2
+assert gpt2.encode("Hello world, this is a test.") == [15496, 995, 11, 428, 318, 257, 1332, 13]
 
 # %% [markdown]
 # ## Exercises

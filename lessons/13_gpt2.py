@@ -17,7 +17,8 @@ import tinygrad_lm as tg
 from tinygrad_lm.models.gpt import GPT, GPTConfig
 from tinygrad_lm.errors import PretrainedError
 from tinygrad_lm.io.hf import download_gpt2
-from tinygrad_lm.teaching.lesson_utils import figure_path, gpt2_tokenizer_or_none
+from tinygrad_lm.teaching.lesson_utils import figure_path
+from tinygrad_lm.tokenizers import gpt2_tokenizer
 from tinygrad_lm.viz.plots import plot_attention
 
 # TINYGRAD_LM_GPT2_MODEL: a folder with config.json + model.safetensors, or a size name
@@ -50,14 +51,13 @@ print(model.transformer.h[0])
 # ## Generate like the tutorial's pipeline
 
 # %%
-tok = gpt2_tokenizer_or_none()
+tok = gpt2_tokenizer()                   # GPT-2's BPE files ship inside the package
 prompt = "My dog really wanted to eat icecream because"
-if tok is not None:
-    ids = model.generate([tok.encode(prompt)] * 3, 20, temperature=1.0, top_k=50, seed=0)
-    for row in ids:
-        print(repr(tok.decode(row.tolist())))
-    greedy = model.generate([tok.encode(prompt)], 10, temperature=0)
-    assert np.array_equal(greedy, model.generate([tok.encode(prompt)], 10, temperature=0, use_cache=False))
+ids = model.generate([tok.encode(prompt)] * 3, 20, temperature=1.0, top_k=50, seed=0)
+for row in ids:
+    print(repr(tok.decode(row.tolist())))
+greedy = model.generate([tok.encode(prompt)], 10, temperature=0)
+assert np.array_equal(greedy, model.generate([tok.encode(prompt)], 10, temperature=0, use_cache=False))
 
 # %% [markdown]
 # ## Look at its attention
@@ -71,7 +71,7 @@ if tok is not None:
 from tinygrad_lm.teaching.lesson_utils import distance_from_uniform
 
 text = "The man ate the sandwich because he was hungry"
-ids = tok.encode(text) if tok is not None else list(range(9))
+ids = tok.encode(text)
 maps = model.attention_maps(np.array([ids]))[:, 0]
 gap = distance_from_uniform(maps)
 what = "RANDOM weights (not trained): near-uniform, nothing learned" if random_weights else "GPT-2's weights"
@@ -93,12 +93,9 @@ print("attention maps:", maps.shape, "(layer, head, query, key)")
 # writes the page to a file that works offline (and keeps the PNG grid for printing).
 
 # %%
-from tinygrad_lm.viz.attention_view import AttentionView, attention_view
+from tinygrad_lm.viz.attention_view import attention_view
 
-if tok is not None:
-    view = attention_view(model, tok, text)
-else:                                              # no tokenizer files: the same weights, ids as labels
-    view = AttentionView(maps, [str(i) for i in ids])
+view = attention_view(model, tok, text)
 assert np.allclose(view.weights, maps)
 view
 

@@ -31,7 +31,7 @@ from tinygrad_lm.training.presets import PRESETS
 from tinygrad_lm.tokenizers import CodonTokenizer, NucleotideTokenizer, nucleotide_bpe
 from tinygrad_lm.training.loop import train
 
-paths = corpus_files(download=not QUICK)          # three public files, sha256-checked (genomes/sarscov2.py)
+paths = corpus_files()         # three public files, shipped in the package and sha256-checked (io/corpora.py)
 records = read_fasta(paths["sequences"])
 reference = read_genbank(paths["reference"])
 dates = read_dates(paths["metadata"])

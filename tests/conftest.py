@@ -8,6 +8,9 @@ import numpy as np
 import pytest
 
 from tinygrad_lm import backend
+from tinygrad_lm.data.text import shakespeare
+from tinygrad_lm.io.corpora import read_bytes
+from tinygrad_lm.tokenizers import gpt2_files
 
 from . import strict_backend
 
@@ -15,17 +18,14 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEVICES = ["cpu", "strict", "cuda"]
 
 
-def _data_dir():
+def _user_data_dir():
+    """The data folder the user named ($TINYGRAD_LM_DATA), or None: then every corpus is read from
+    the package's own copy (tinygrad_lm/corpora/), as CI runs the suite."""
     env = os.environ.get("TINYGRAD_LM_DATA")
-    candidates = [pathlib.Path(env)] if env else []
-    candidates.append(ROOT.parent / "shared" / "data")
-    for c in candidates:
-        if (c / "tinyshakespeare" / "input.txt").exists():
-            return c
-    return None
+    return pathlib.Path(env) if env else None
 
 
-SHARED_DATA = _data_dir()
+SHARED_DATA = _user_data_dir()
 
 
 @pytest.fixture(params=DEVICES)
@@ -45,13 +45,17 @@ def rng():
 
 @pytest.fixture
 def shakespeare_path():
-    if SHARED_DATA is None:
-        pytest.skip("tiny Shakespeare not found: set TINYGRAD_LM_DATA to a folder holding tinyshakespeare/input.txt")
-    return SHARED_DATA / "tinyshakespeare" / "input.txt"
+    """tiny Shakespeare's input.txt as the lookup finds it (read it with data.text.read_utf8: the
+    package's copy is input.txt.gz)."""
+    return shakespeare()
 
 
-@pytest.fixture
-def gpt2_dir():
-    if SHARED_DATA is None or not (SHARED_DATA / "gpt2" / "encoder.json").exists():
-        pytest.skip("GPT-2 tokenizer files not found: set TINYGRAD_LM_DATA to a folder holding gpt2/encoder.json")
-    return SHARED_DATA / "gpt2"
+@pytest.fixture(scope="session")
+def gpt2_dir(tmp_path_factory):
+    """A folder holding plain encoder.json and vocab.bpe (a user's own copy, as --data-dir DIR/gpt2
+    expects), written from the files the lookup finds."""
+    folder = tmp_path_factory.mktemp("data") / "gpt2"
+    folder.mkdir()
+    for path in gpt2_files():
+        (folder / path.name.removesuffix(".gz")).write_bytes(read_bytes(path))
+    return folder

@@ -101,7 +101,7 @@ def _cases(work):
         errors.DataError: (["train", "--dataset", "empty_dataset"], {}, "meta.json not found"),
         errors.SequenceFileError: (["prepare", "--corpus", "sars-cov-2", "--data-dir", _bad_fasta_corpus(work)], {},
                                    "line 1: sequence letters before the first '>' header"),
-        errors.DownloadError: (["prepare", "--dataset", "d2"], offline, "could not download"),
+        errors.DownloadError: (["prepare", "--dataset", "d2", "--download"], offline, "could not download"),
         errors.TokenizerFileError: (["prepare", "--input", "text.txt", "--tokenizer", "broken_tokenizer.json",
                                      "--dataset", "d3"], {}, "corrupt or truncated"),
         errors.EncodeError: (["sample", "--out-dir", "bigram", "--start", "@"], {}, "character '@'"),

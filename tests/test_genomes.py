@@ -3,7 +3,6 @@ unaligned genomes, the date split, and the SARS-CoV-2 corpus prepared into token
 training loop's batch source reads; on the real files when the shared data folder holds them."""
 import datetime
 import gzip
-import os
 import pathlib
 import random
 
@@ -11,11 +10,11 @@ import numpy as np
 import pytest
 
 from tinygrad_lm.data.text import CausalLMBatches, load_meta, load_split, load_tokenizer
-from tinygrad_lm.io.download import sha256_of
 from tinygrad_lm.errors import ConfigError, DataError, SequenceFileError
 from tinygrad_lm.genomes import (GeneLocator, GeneNotFound, Location, clean_sequence, parse_location, prepare_genomes,
                                  read_dates, read_fasta, read_genbank, split_by_date, translate, unknown_fraction)
-from tinygrad_lm.genomes.sarscov2 import FILES
+from tinygrad_lm.genomes.sarscov2 import FILES, corpus_files
+from tinygrad_lm.io.corpora import published_sha256
 
 from .test_cli import run_cli
 
@@ -301,29 +300,17 @@ def test_malformed_files_end_the_command_with_one_error_line(tmp_path, name, cha
 
 
 # ---------------------------------------------------------------- the real files
-def _real_corpus():
-    env = os.environ.get("TINYGRAD_LM_DATA")
-    for folder in ([pathlib.Path(env)] if env else []) + [ROOT.parent / "shared" / "data"]:
-        if all((folder / "sars-cov-2" / name).exists() for name, _, _ in FILES.values()):
-            return folder
-    return None
+REAL = corpus_files()       # the user's copies in $TINYGRAD_LM_DATA/sars-cov-2/, else the package's own
 
 
-REAL = _real_corpus()
-needs_real = pytest.mark.skipif(REAL is None, reason="SARS-CoV-2 files not found: set TINYGRAD_LM_DATA to a "
-                                                     "folder holding sars-cov-2/example_sequences.fasta.gz, ...")
-
-
-@needs_real
 def test_the_real_files_have_the_checksums_the_download_expects():
-    for name, _, sha256 in FILES.values():
-        assert sha256_of(REAL / "sars-cov-2" / name) == sha256
+    for key, (name, _, sha256) in FILES.items():
+        assert published_sha256(REAL[key], REAL[key].name, name) == sha256
 
 
-@needs_real
 def test_real_reference_genes_translate_and_are_found_in_nearly_every_genome():
-    reference = read_genbank(REAL / "sars-cov-2" / "reference_seq.gb")
-    records = read_fasta(REAL / "sars-cov-2" / "example_sequences.fasta.gz")
+    reference = read_genbank(REAL["reference"])
+    records = read_fasta(REAL["sequences"])
     assert len(records) == 418 and records[0].name == "Wuhan/Hu-1/2019"
     assert clean_sequence(records[0].sequence) == reference.sequence     # the first genome is MN908947
     cds = reference.coding_sequences()
@@ -346,9 +333,8 @@ def test_real_reference_genes_translate_and_are_found_in_nearly_every_genome():
         assert sum(translate(g)[0] == "M" for g in found) >= 0.98 * len(found), name
 
 
-@needs_real
 def test_real_spike_codons_prepared_and_split_by_date(tmp_path):
-    meta = prepare_genomes(tmp_path / "s", tokenizer="codon", gene="S", data_dir=REAL, download=False)
+    meta = prepare_genomes(tmp_path / "s", tokenizer="codon", gene="S")
     corpus = meta["corpus"]
     train_dates = [d for _, d in corpus["train"]["strains"]]
     val_dates = [d for _, d in corpus["val"]["strains"]]

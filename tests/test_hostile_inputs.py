@@ -46,14 +46,14 @@ from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E
 from tinygrad_lm.training import checkpoint
 from tinygrad_lm.io import safetensors  # noqa: E402
 from tinygrad_lm.errors import CheckpointError, SafetensorsError, TokenizerError  # noqa: E402
-from tinygrad_lm.tokenizers import BPETokenizer, CharTokenizer, Tokenizer  # noqa: E402
+from tinygrad_lm.tokenizers import BPETokenizer, CharTokenizer, Tokenizer, gpt2_files  # noqa: E402
+from tinygrad_lm.io.corpora import read_bytes  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="the memory bound is RLIMIT_AS, and the fuzzing reads /proc: Linux only")
 
 TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n" * 120
 HUGE = 10 ** 12
-GPT2_FILES = SHARED_DATA / "gpt2" if SHARED_DATA is not None and (SHARED_DATA / "gpt2" / "vocab.bpe").exists() else None
 
 
 # ====================================================================== the saved files
@@ -94,12 +94,10 @@ def saved(tmp_path_factory):
     GPT(GPTConfig.gpt2(vocab_size=50257, block_size=16, n_layer=1, n_head=2, n_embd=8)).save_pretrained(root / "hf")
     CharTokenizer.from_text(TEXT).save(root / "char.json")
     BPETokenizer.train(TEXT, 300, special_tokens=["<|endoftext|>"]).save(root / "bpe.json")
-    gpt2_root = None
-    if GPT2_FILES is not None:
-        gpt2_root = root / "gpt2root"
-        shutil.copytree(GPT2_FILES, gpt2_root / "gpt2")
-        for p in (gpt2_root / "gpt2").iterdir():
-            p.chmod(0o644)
+    gpt2_root = root / "gpt2root"            # a user's plain copy of GPT-2's files, from the package's
+    (gpt2_root / "gpt2").mkdir(parents=True)
+    for p in gpt2_files():
+        (gpt2_root / "gpt2" / p.name.removesuffix(".gz")).write_bytes(read_bytes(p))
     # can this machine make a folder read-only for a bounded command (as root: without DAC override)?
     probe = base / "probe_ro"
     probe.mkdir()
@@ -134,8 +132,8 @@ def row(group, name, build, **kw):
 
 
 def shared_data_env():
-    """For rows where an empty or missing value would quietly fall back to the default data: give
-    the default data, so that a fallback shows as success instead of a download error."""
+    """For rows where an empty or missing value would quietly fall back to the default data: the
+    user's data folder when one is named (else the package's copy is the default)."""
     return {"TINYGRAD_LM_DATA": str(SHARED_DATA)} if SHARED_DATA is not None else {}
 
 

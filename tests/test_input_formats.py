@@ -607,16 +607,12 @@ def test_a_tokenizer_type_of_the_wrong_kind_is_a_tokenizer_file_error(tmp_path, 
         Tokenizer.load(path)
 
 
-def test_gpt2_files_are_checked_against_their_checksums(tmp_path):
+def test_gpt2_files_are_checked_against_their_checksums(tmp_path, gpt2_dir):
     from tinygrad_lm.tokenizers import gpt2_tokenizer
-
-    from .conftest import SHARED_DATA
-    if SHARED_DATA is None or not (SHARED_DATA / "gpt2" / "vocab.bpe").exists():
-        pytest.skip("GPT-2 tokenizer files not found")
     folder = tmp_path / "gpt2"
     folder.mkdir()
-    (folder / "encoder.json").write_bytes((SHARED_DATA / "gpt2" / "encoder.json").read_bytes())
-    lines = (SHARED_DATA / "gpt2" / "vocab.bpe").read_text(encoding="utf-8").split("\n")
+    (folder / "encoder.json").write_bytes((gpt2_dir / "encoder.json").read_bytes())
+    lines = (gpt2_dir / "vocab.bpe").read_text(encoding="utf-8").split("\n")
     (folder / "vocab.bpe").write_text("\n".join(lines[: len(lines) // 2]), encoding="utf-8")   # valid, but not GPT-2's
     with pytest.raises(TokenizerFileError, match=r"vocab.bpe: its sha256 checksum differs from GPT-2's vocab.bpe"):
         gpt2_tokenizer(folder)

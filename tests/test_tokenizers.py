@@ -5,6 +5,7 @@ import re
 import numpy as np
 import pytest
 import regex
+from tinygrad_lm.data.text import read_utf8
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,22 +30,15 @@ EDGE_CASES = (
 
 @pytest.fixture(scope="module")
 def gpt2(request):
-    from .conftest import SHARED_DATA
-    if SHARED_DATA is None or not (SHARED_DATA / "gpt2" / "encoder.json").exists():
-        pytest.skip("GPT-2 tokenizer files not found (set TINYGRAD_LM_DATA to a folder with gpt2/)")
-    return gpt2_tokenizer(SHARED_DATA / "gpt2")
+    return gpt2_tokenizer()             # the user's copy in $TINYGRAD_LM_DATA/gpt2, else the package's
 
 
 @pytest.fixture(scope="module")
-def tiktoken_gpt2():
+def tiktoken_gpt2(gpt2_dir):
     tiktoken = pytest.importorskip("tiktoken", reason="tiktoken is an optional test dependency")
     import tiktoken.load
-    from .conftest import SHARED_DATA
-    if SHARED_DATA is None:
-        pytest.skip("GPT-2 tokenizer files not found")
     ranks = tiktoken.load.data_gym_to_mergeable_bpe_ranks(
-        vocab_bpe_file=str(SHARED_DATA / "gpt2" / "vocab.bpe"),
-        encoder_json_file=str(SHARED_DATA / "gpt2" / "encoder.json"))
+        vocab_bpe_file=str(gpt2_dir / "vocab.bpe"), encoder_json_file=str(gpt2_dir / "encoder.json"))
     return tiktoken.Encoding(name="gpt2", pat_str=GPT2_PATTERN, mergeable_ranks=ranks,
                              special_tokens={"<|endoftext|>": 50256})
 
@@ -56,7 +50,7 @@ def test_gpt2_known_ids(gpt2):
 
 
 def test_gpt2_matches_tiktoken_on_tiny_shakespeare(gpt2, tiktoken_gpt2, shakespeare_path):
-    text = shakespeare_path.read_text(encoding="utf-8")
+    text = read_utf8(shakespeare_path)
     ours = gpt2.encode(text)
     assert len(ours) == 338_025
     assert ours == tiktoken_gpt2.encode(text)
@@ -163,7 +157,7 @@ def test_training_matches_the_reference_loop(text, pattern):
 
 
 def test_training_matches_reference_on_shakespeare_prefix(shakespeare_path):
-    text = shakespeare_path.read_text(encoding="utf-8")[:20_000]
+    text = read_utf8(shakespeare_path)[:20_000]
     assert BPETokenizer.train(text, 256 + 60).merges == reference_train_merges(text, 60)
 
 
@@ -253,8 +247,11 @@ def test_gpt2_files_download_with_checksum_or_explain_offline(tmp_path, monkeypa
     def offline(*a, **k):
         raise OSError("network is unreachable")
     monkeypatch.setattr(urllib.request, "urlopen", offline)
-    with pytest.raises(DownloadError, match=r"Offline: copy encoder.json and vocab.bpe into"):
-        gpt2_files()
+    from tinygrad_lm.io.corpora import PACKAGE_CORPORA
+    assert [p.parent for p in gpt2_files()] == [PACKAGE_CORPORA / "gpt2"] * 2     # no network: the package's copy
+    with pytest.raises(DownloadError, match=r"Offline: leave out --download to use the package's own copy, "
+                                            r"or copy encoder.json to .*gpt2"):
+        gpt2_files(download=True)
 
     class Response(io.BytesIO):                 # a server that sends the wrong bytes
         headers = {}
@@ -266,5 +263,5 @@ def test_gpt2_files_download_with_checksum_or_explain_offline(tmp_path, monkeypa
             return False
     monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: Response(b"not the real file"))
     with pytest.raises(DownloadError, match="checksum mismatch"):
-        gpt2_files()
+        gpt2_files(download=True)
     assert not (tmp_path / "gpt2" / "encoder.json").exists()       # nothing half-written is kept

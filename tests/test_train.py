@@ -96,8 +96,13 @@ def test_offline_without_local_copy_explains(tmp_path, monkeypatch):
     def offline(*a, **k):
         raise OSError("network is unreachable")
     monkeypatch.setattr(urllib.request, "urlopen", offline)
-    with pytest.raises(DataError, match=r"Offline: copy input.txt to .*--data-dir .*TINYGRAD_LM_DATA"):
-        shakespeare(tmp_path)
+    with pytest.raises(DataError, match=r"Offline: leave out --download to use the package's own copy, or copy "
+                                        r"input.txt to .*tinyshakespeare"):
+        shakespeare(tmp_path, download=True)
+    assert shakespeare(tmp_path).name == "input.txt.gz"        # without --download: the package's copy
+    (tmp_path / "tinyshakespeare").mkdir(exist_ok=True)
+    (tmp_path / "tinyshakespeare" / "input.txt").write_text("a user's own corpus\n")
+    assert shakespeare(tmp_path) == tmp_path / "tinyshakespeare" / "input.txt"     # the user's copy first
 
 
 # ------------------------------------------------------------------ learning
@@ -279,22 +284,14 @@ def test_corrupt_checkpoint_gives_clear_error(tmp_path):
 
 # ------------------------------------------------------------------ CLI and plots
 def test_cli_prepare_train_sample(tmp_path):
-    from .conftest import SHARED_DATA
-    env = dict(os.environ)
-    if SHARED_DATA is not None:
-        env["TINYGRAD_LM_DATA"] = str(SHARED_DATA)
-        prepare_args = []
-    else:
-        src = tmp_path / "input.txt"
-        src.write_text(TEXT)
-        prepare_args = ["--input", str(src)]
+    env = dict(os.environ)          # tiny Shakespeare: $TINYGRAD_LM_DATA's copy, else the package's
 
     def run(*args):
         out = subprocess.run([sys.executable, "-m", "tinygrad_lm", *args], cwd=tmp_path, env=env,
                              capture_output=True, text=True, timeout=300)
         assert out.returncode == 0, out.stderr
         return out.stdout
-    print(run("prepare", *prepare_args))
+    print(run("prepare"))
     log = run("train", "--preset", "atpesc", "--max-iters", "20", "--eval-interval", "10", "--eval-iters", "2",
               "--log-interval", "10", "--out-dir", "out", "--sample-tokens", "50")
     assert "step    20 | loss" in log and "ms/step" in log and "tok/s" in log and "mfu" in log

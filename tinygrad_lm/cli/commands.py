@@ -61,10 +61,10 @@ def prepare(args):
     if getattr(args, "gene", None) is not None:
         raise ConfigError("--gene applies to --corpus sars-cov-2 only")
     args.tokenizer = args.tokenizer or "char"
-    source = args.input if args.input is not None else shakespeare(args.data_dir)
+    source = args.input if args.input is not None else shakespeare(args.data_dir, download=getattr(args, "download", False))
     out = _dataset_dir(args, args.tokenizer)
     meta = prepare_dataset(source, out, tokenizer=args.tokenizer,
-                           data_dir=args.data_dir or os.environ.get("TINYGRAD_LM_DATA"))
+                           data_dir=args.data_dir)
     print(f"prepared {out}: vocab {meta['vocab_size']}, {meta['train_tokens']:,} train and "
           f"{meta['val_tokens']:,} val tokens ({meta['dtype']})")
     return out
@@ -75,7 +75,7 @@ def prepare_sars_cov_2(args):
         raise ConfigError("--input applies to text corpora; the sars-cov-2 files are read from --data-dir")
     tokenizer, gene = args.tokenizer or "nucleotide", args.gene or WHOLE_GENOME
     out = pathlib.Path(args.dataset or pathlib.Path("data") / f"sars-cov-2_{gene}_{tokenizer.replace(':', '')}")
-    meta = prepare_genomes(out, tokenizer=tokenizer, gene=gene, data_dir=args.data_dir)
+    meta = prepare_genomes(out, tokenizer=tokenizer, gene=gene, data_dir=args.data_dir, download=getattr(args, "download", False))
     corpus = meta["corpus"]
     for name in ("train", "val"):
         split = corpus[name]

@@ -28,7 +28,8 @@ def add_config_flags(p, fields, default_help=""):
 
 def _add_data_dir(p):
     p.add_argument("--data-dir", default=None,
-                   help="folder holding tinyshakespeare/input.txt and gpt2/ (default: $TINYGRAD_LM_DATA or ./data)")
+                   help="a folder holding your own copies of tinyshakespeare/input.txt, gpt2/ or sars-cov-2/ "
+                        "(default: $TINYGRAD_LM_DATA); a file not there is read from the package's own copy")
 
 
 def _add_sampling(p, max_new_tokens, temperature, top_k):
@@ -65,6 +66,9 @@ def build_parser():
     p.add_argument("--dataset", default=None, help="output folder (default: data/shakespeare_<tokenizer>, "
                                                    "data/sars-cov-2_<gene>_<tokenizer>)")
     _add_data_dir(p)
+    p.add_argument("--download", action="store_true",
+                   help="fetch a corpus file missing from --data-dir (default: $TINYGRAD_LM_DATA, else ./data) "
+                        "from its public URL, sha256-checked, instead of using the package's copy")
     p.set_defaults(fn=commands.prepare)
 
     p = sub.add_parser("train", help="train a model (a GPT by default; --preset bigram for the bigram table)")

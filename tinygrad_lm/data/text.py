@@ -14,28 +14,18 @@ import tempfile
 
 import numpy as np
 
-from ..io.download import DownloadError, data_root, fetch
+from ..io.corpora import corpus_file, read_bytes
+from ..io.download import DownloadError, data_root
 from ..tokenizers import BPETokenizer, CharTokenizer, Tokenizer, gpt2_tokenizer, tokenizer_from_dict
 from ..errors import ConfigError, DataError  # noqa: F401
 from .batches import CausalLMBatches  # noqa: F401  (the batch source of text, numpy alone)
 
-SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
-SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
-
-
-def shakespeare(data_dir=None, download=True):
-    """Path of tiny Shakespeare's input.txt: in `data_dir` (or $TINYGRAD_LM_DATA, or ./data) under
-    tinyshakespeare/, downloaded there with a sha256 check if missing."""
-    root = pathlib.Path(data_dir) if data_dir else data_root()
-    path = root / "tinyshakespeare" / "input.txt"
-    if path.exists():
-        return path
-    if not download:
-        raise DataError(f"{path} not found")
+def shakespeare(data_dir=None, download=False):
+    """Path of tiny Shakespeare's input.txt: the user's copy when `data_dir` (or $TINYGRAD_LM_DATA)
+    holds tinyshakespeare/input.txt, else the package's own (input.txt.gz, sha256-checked); with
+    download=True a missing user copy is fetched from the public URL instead (io/corpora.py)."""
     try:
-        return fetch(SHAKESPEARE_URL, path, sha256=SHAKESPEARE_SHA256, what="tiny Shakespeare",
-                     how_to_offline=f"Offline: copy input.txt to {path}, or pass --data-dir / set "
-                                    "TINYGRAD_LM_DATA to a folder that holds tinyshakespeare/input.txt.")
+        return corpus_file("tinyshakespeare", "input.txt", data_dir, download)
     except DownloadError as e:
         raise DataError(str(e)) from None
 
@@ -48,22 +38,29 @@ MAX_INPUT_BYTES = 2 ** 30
 
 
 def read_utf8(path, max_bytes=MAX_INPUT_BYTES):
-    """The text of a file; non-UTF-8 input raises an error naming the first bad byte's offset. A
-    file larger than `max_bytes` (MAX_INPUT_BYTES, 1 GiB) is refused unread (see MAX_INPUT_BYTES)."""
+    """The text of a file (a .gz file decompressed); non-UTF-8 input raises an error naming the first
+    bad byte's offset. A file larger than `max_bytes` (MAX_INPUT_BYTES, 1 GiB) is refused unread
+    (see MAX_INPUT_BYTES); a .gz file once that many bytes are decompressed."""
     path = pathlib.Path(path)
     if not path.exists():
         raise DataError(f"input file {path} does not exist")
     if not path.is_file():
         raise DataError(f"input {path} is not a file (a directory?): give the text file itself")
+
+    def too_large(size):
+        holds = f"holds {size:,} bytes" if size is not None else "decompresses to"
+        return DataError(f"input {path} {holds}, more than the {max_bytes:,} that prepare reads: "
+                         "it keeps the whole text and its token ids in memory (10-20 bytes per byte of text); "
+                         "split the text and prepare it in parts")
     try:
         size = path.stat().st_size
-        if size > max_bytes:
-            raise DataError(f"input {path} holds {size:,} bytes, more than the {max_bytes:,} that prepare reads: "
-                            "it keeps the whole text and its token ids in memory (10-20 bytes per byte of text); "
-                            "split the text and prepare it in parts")
-        raw = path.read_bytes()
+        if size > max_bytes and not path.name.endswith(".gz"):
+            raise too_large(size)
+        raw = read_bytes(path, max_bytes)          # a .gz file: its text, decompressed
     except OSError as e:
         raise DataError(f"cannot read {path}: {e.strerror or e}") from None
+    if len(raw) > max_bytes:
+        raise too_large(None if path.name.endswith(".gz") else len(raw))
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -78,8 +75,7 @@ def make_tokenizer(spec, text, data_dir=None):
     if spec == "char":
         return CharTokenizer.from_text(text)
     if spec == "gpt2":
-        root = pathlib.Path(data_dir) if data_dir else None
-        return gpt2_tokenizer(root / "gpt2" if root and (root / "gpt2").exists() else None)
+        return gpt2_tokenizer(data_dir=data_dir)        # <data_dir>/gpt2 when it is there, else the package's
     if spec.startswith("bpe:"):
         size = spec.split(":", 1)[1]
         if not size.isdigit():

@@ -18,6 +18,7 @@ import pathlib
 import re
 
 from ..errors import SequenceFileError
+from ..io.corpora import read_bytes
 
 _COMPLEMENT = str.maketrans("ACGTRYSWKMBDHVNacgtryswkmbdhvn", "TGCAYRSWMKVHDBNtgcayrswmkvhdbn")
 _RANGE = re.compile(r"<?(\d+)(?:\.\.>?(\d+))?$")
@@ -115,7 +116,7 @@ def read_genbank(path):
     end are errors naming the line."""
     path = pathlib.Path(path)
     try:
-        text = path.read_text(encoding="ascii")
+        text = read_bytes(path).decode("ascii")          # (a .gz file: decompressed)
     except FileNotFoundError:
         raise SequenceFileError(f"GenBank file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as e:

@@ -14,13 +14,13 @@ so every model and baseline sees the same bases) and the corpus metadata (region
   generation: the fraction of sampled genes that are intact (probes.is_intact_gene), against
       random codons with the training frequencies.
 """
-import pathlib
 
 import numpy as np
 
 from ..training import checkpoint
 from ..data.text import load_meta, load_split
 from ..errors import DataError, SequenceFileError
+from ..io.corpora import read_bytes
 from .baselines import ClosestGenomeModel, MarkovModel, bits_per_nucleotide, differences, select_markov_order
 from .probes import (base_surprisal, codon_frequencies, intact_fraction, majority_accuracy,
                      nearest_neighbour_accuracy, random_codon_intact_probability, roc_auc, sample_genes,
@@ -30,7 +30,7 @@ from .sarscov2 import corpus_files
 
 def read_metadata_column(path, column):
     """{strain: value} of one column of the corpus metadata TSV."""
-    lines = pathlib.Path(path).read_text(encoding="utf-8").splitlines()
+    lines = read_bytes(path).decode("utf-8").splitlines()            # (a .gz file: decompressed)
     header = lines[0].split("\t")
     if "strain" not in header or column not in header:
         raise SequenceFileError(f"{path} line 1: the metadata header must name the columns 'strain' and {column!r}")

@@ -27,7 +27,7 @@ import pathlib
 import re
 
 from ..data.text import write_dataset
-from ..io.download import data_root, fetch
+from ..io.corpora import CORPUS_FILES, corpus_file, read_bytes
 from ..errors import ConfigError, DataError, SequenceFileError
 from ..tokenizers.bpe import BPETokenizer
 from ..tokenizers.dna import END_OF_TEXT, CodonTokenizer, NucleotideTokenizer, nucleotide_bpe
@@ -36,14 +36,10 @@ from .genbank import read_genbank
 from .genes import GeneLocator, GeneNotFound
 
 CORPUS = "sars-cov-2"
-_NEXTSTRAIN = "https://github.com/nextstrain/ncov/raw/master/"
-FILES = {   # name -> (public URL, sha256)
-    "sequences": ("example_sequences.fasta.gz", _NEXTSTRAIN + "data/example_sequences.fasta.gz",
-                  "983baf012f652c0c7cb77828e6f09ddf71cee7c1218d119acd03cf8a0c386626"),
-    "metadata": ("example_metadata.tsv", _NEXTSTRAIN + "data/example_metadata.tsv",
-                 "dbdb516e65fbea9563a13ff2c9db2e0235506b66e220e0911917d951b75d7260"),
-    "reference": ("reference_seq.gb", _NEXTSTRAIN + "defaults/reference_seq.gb",
-                  "76b783830f9fa35024dbed3313654c7d3b1e3696f6a388fbe761589cf5b5e073"),
+FILES = {   # name -> (file name, public URL, sha256): io/corpora.py's CORPUS_FILES holds them
+    key: (name, *CORPUS_FILES[CORPUS, name][:2])
+    for key, name in (("sequences", "example_sequences.fasta.gz"), ("metadata", "example_metadata.tsv"),
+                      ("reference", "reference_seq.gb"))
 }
 WHOLE_GENOME = "genome"
 GENOME_TOKENIZERS = "nucleotide | codon | bpe | bpe:<vocab_size>"
@@ -55,21 +51,11 @@ BPE_TRAIN_BASES = 2_000_000
 _FULL_DATE = re.compile(r"\d{4}-\d{2}-\d{2}$")
 
 
-def corpus_files(data_dir=None, download=True):
-    """{"sequences" | "metadata" | "reference": path} in <data_dir>/sars-cov-2/, each downloaded
-    (sha256-checked) if missing. A file already there is used as it is, so a user may bring their own."""
-    folder = (pathlib.Path(data_dir) if data_dir else data_root()) / CORPUS
-    paths = {}
-    for key, (name, url, sha256) in FILES.items():
-        path = folder / name
-        if not path.exists():
-            if not download:
-                raise DataError(f"{path} not found")
-            fetch(url, path, sha256=sha256, what=name,
-                  how_to_offline=f"Offline: copy {name} to {folder}, or pass --data-dir / set TINYGRAD_LM_DATA "
-                                 f"to a folder that holds {CORPUS}/{name}.")
-        paths[key] = path
-    return paths
+def corpus_files(data_dir=None, download=False):
+    """{"sequences" | "metadata" | "reference": path}: each from <data_dir>/sars-cov-2/ (or
+    $TINYGRAD_LM_DATA's) when it is there, used as it is so a user may bring their own; else the
+    package's sha256-checked copy (download=True fetches a missing one there instead): io/corpora.py."""
+    return {key: corpus_file(CORPUS, name, data_dir, download) for key, (name, _, _) in FILES.items()}
 
 
 def read_dates(path):
@@ -77,7 +63,7 @@ def read_dates(path):
     a row whose column count differs from the header's is an error naming the line."""
     path = pathlib.Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = read_bytes(path).decode("utf-8").splitlines()        # (a .gz file: decompressed)
     except (OSError, UnicodeDecodeError) as e:
         raise SequenceFileError(f"cannot read metadata {path}: {e}") from None
     header = lines[0].split("\t") if lines else []
@@ -181,7 +167,7 @@ def _summary(genomes):
 
 
 def prepare_genomes(out_dir, tokenizer="nucleotide", gene=WHOLE_GENOME, data_dir=None, val_fraction=0.1,
-                    max_unknown=0.01, download=True):
+                    max_unknown=0.01, download=False):
     """Prepare the corpus into out_dir (train.bin, val.bin, meta.json; see the module's policy).
     Returns the meta dict; meta["corpus"] records the gene, the split and every genome left out."""
     check_genome_tokenizer(tokenizer, gene)

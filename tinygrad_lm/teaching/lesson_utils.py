@@ -6,14 +6,9 @@ import pathlib
 import numpy as np
 
 from ..viz import plots as viz
-from ..data.text import shakespeare
-from ..errors import DataError, DownloadError, TokenizerFileError
-from ..tokenizers import gpt2_tokenizer
+from ..data.text import read_utf8, shakespeare
 
 QUICK = os.environ.get("TINYGRAD_LM_QUICK", "0") not in ("", "0")
-
-FALLBACK_TEXT = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n"
-                 "First Citizen:\nYou are all resolved rather to die than to famish?\n\nAll:\nResolved. resolved.\n\n") * 200
 
 
 def quick(full, small):
@@ -36,22 +31,10 @@ def pyplot():
 
 
 def shakespeare_text(limit=None):
-    """Tiny Shakespeare when it can be found (or downloaded, outside quick mode), else a small
-    built-in excerpt. Quick mode (CI) never touches the network."""
-    try:
-        text = shakespeare(download=not QUICK).read_text(encoding="utf-8")
-    except DataError:
-        print("(tiny Shakespeare not available offline: using a short built-in excerpt)")
-        text = FALLBACK_TEXT
+    """Tiny Shakespeare's text (the user's copy in $TINYGRAD_LM_DATA, else the package's own:
+    nothing is downloaded), its first `limit` characters when given."""
+    text = read_utf8(shakespeare())
     return text[:limit] if limit else text
-
-
-def gpt2_tokenizer_or_none():
-    try:
-        return gpt2_tokenizer(download=not QUICK)
-    except (TokenizerFileError, DownloadError) as e:
-        print(f"(GPT-2's tokenizer files are not available: {e})")
-        return None
 
 
 def distance_from_uniform(maps):

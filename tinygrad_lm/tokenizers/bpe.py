@@ -371,6 +371,8 @@ class BPETokenizer(Tokenizer):
         return tok
 
 
-def gpt2_tokenizer(directory=None, download=True):
-    """GPT-2's tokenizer as a BPETokenizer (ids identical to tiktoken's "gpt2" encoding)."""
-    return BPETokenizer.from_gpt2_files(*gpt2_files(directory or os.environ.get("TINYGRAD_LM_GPT2_DIR"), download))
+def gpt2_tokenizer(directory=None, download=False, data_dir=None):
+    """GPT-2's tokenizer as a BPETokenizer (ids identical to tiktoken's "gpt2" encoding): its files
+    from `directory` (or $TINYGRAD_LM_GPT2_DIR), else as gpt2_files finds them (the package's copy)."""
+    return BPETokenizer.from_gpt2_files(*gpt2_files(directory or os.environ.get("TINYGRAD_LM_GPT2_DIR"), download,
+                                                    data_dir))

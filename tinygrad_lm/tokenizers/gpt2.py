@@ -5,17 +5,12 @@ bytes through GPT-2's byte->unicode table (printable bytes stand for themselves,
 become chr(256 + n): a leading space shows as 'Ġ'), which we undo to get plain bytes.
 """
 import json
-import os
 import pathlib
 
-from ..io.download import data_root, fetch, sha256_of
+from ..io.corpora import CORPUS_FILES, PACKAGE_CORPORA, corpus_file, published_sha256, read_bytes
 from .base import TokenizerFileError
 
-GPT2_URL = "https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/"
-GPT2_FILES = {
-    "encoder.json": "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783",
-    "vocab.bpe": "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5",
-}
+GPT2_NAMES = ("encoder.json", "vocab.bpe")      # their URLs and checksums: io/corpora.py's CORPUS_FILES
 END_OF_TEXT = "<|endoftext|>"
 
 
@@ -36,8 +31,8 @@ def bytes_to_unicode():
 def read_gpt2_files(encoder_json, vocab_bpe):
     """-> (byte_ids, merges as id pairs, special tokens) for BPETokenizer."""
     try:
-        encoder = json.loads(pathlib.Path(encoder_json).read_text(encoding="utf-8"))
-        lines = pathlib.Path(vocab_bpe).read_text(encoding="utf-8").split("\n")
+        encoder = json.loads(read_bytes(encoder_json).decode("utf-8"))         # (a .gz file: decompressed)
+        lines = read_bytes(vocab_bpe).decode("utf-8").split("\n")
     except FileNotFoundError as e:
         raise TokenizerFileError(f"GPT-2 tokenizer file missing: {e.filename}") from None
     except OSError as e:                                  # a folder, no permission
@@ -70,27 +65,27 @@ def read_gpt2_files(encoder_json, vocab_bpe):
     return byte_ids, merges, specials
 
 
-def gpt2_files(directory=None, download=True):
-    """Paths of encoder.json and vocab.bpe: from `directory`, else $TINYGRAD_LM_DATA/gpt2 (or
-    ./data/gpt2), downloading them there when they are missing. Found or downloaded, each file's
-    sha256 must be GPT-2's (GPT2_FILES): a modified vocab.bpe (half its merges, say) would otherwise
-    load as a valid but different tokenizer and quietly re-tokenize a dataset."""
-    folder = pathlib.Path(directory) if directory else data_root() / "gpt2"
+def gpt2_files(directory=None, download=False, data_dir=None):
+    """Paths of encoder.json and vocab.bpe: from `directory` when it is given (both must be there),
+    else by the corpus lookup (io/corpora.py): <data_dir or $TINYGRAD_LM_DATA>/gpt2 when it holds them, else the
+    package's own gzipped copies (download=True fetches a missing user copy instead). Each file's
+    sha256 must be GPT-2's: a modified vocab.bpe (half its merges, say) would otherwise load as a
+    valid but different tokenizer and quietly re-tokenize a dataset."""
     paths = {}
-    for name, sha in GPT2_FILES.items():
-        path = folder / name
-        if not path.exists() and download and directory is None:
-            fetch(GPT2_URL + name, path, sha256=sha, what=f"GPT-2 {name}",
-                  how_to_offline=f"Offline: copy encoder.json and vocab.bpe into {folder} or set "
-                                 "TINYGRAD_LM_DATA to a folder holding gpt2/encoder.json and gpt2/vocab.bpe.")
-        if not path.exists():
-            raise TokenizerFileError(f"GPT-2 tokenizer file {path} not found; put encoder.json and vocab.bpe "
-                                     "there (or set TINYGRAD_LM_DATA to a folder holding gpt2/)")
-        if path.is_file():                   # (a folder: read_gpt2_files says so)
+    for name in GPT2_NAMES:
+        if directory is not None:
+            path = pathlib.Path(directory) / name
+            if not path.exists():
+                raise TokenizerFileError(f"GPT-2 tokenizer file {path} not found; put encoder.json and vocab.bpe "
+                                         "there, or leave the folder out to use the package's own copy")
+        else:
+            path = corpus_file("gpt2", name, data_dir, download=download, error=TokenizerFileError)
+        if path.is_file() and path.parent != PACKAGE_CORPORA / "gpt2":   # (the package's copy: checked)
             try:
-                got = sha256_of(path)
+                got = published_sha256(path, path.name, name)
             except OSError as e:
                 raise TokenizerFileError(f"GPT-2 tokenizer file {path} cannot be read: {e.strerror or e}") from None
+            sha = CORPUS_FILES["gpt2", name][1]
             if got != sha:
                 raise TokenizerFileError(f"GPT-2 tokenizer file {path}: its sha256 checksum differs from GPT-2's "
                                          f"{name} ({got[:16]}..., expected {sha[:16]}...): the file is modified, "

@@ -108,7 +108,7 @@ def _prepare_missing(folder, named, preset, tokenizer, data_dir, distributed, lo
         return
     log(f"{folder} not prepared yet: preparing tiny Shakespeare with the {tokenizer} tokenizer")
     meta = prepare_text(shakespeare(data_dir), folder, tokenizer=tokenizer,
-                        data_dir=data_dir or os.environ.get("TINYGRAD_LM_DATA"))
+                        data_dir=data_dir)
     log(f"prepared {folder}: vocab {meta['vocab_size']}, {meta['train_tokens']:,} train and "
         f"{meta['val_tokens']:,} val tokens ({meta['dtype']})")
 
