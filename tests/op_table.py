@@ -291,6 +291,7 @@ OPS = [
        [S(pos(3, 4), 2.5, note="scalar"), S(pos(3), r(2, 3), note="tensor"), S(i64([2, 4]), 1, note="int"),
         S(pos(), 1.0, note="0d"), S(f64([0.0, -0.0, inf]), 1.0, note="edge")]),
     Op("Tensor.__neg__", lambda x: -x, unary_samples(edge=[inf, -inf, nan, 0.0], ints=i64([-3, 0, 2]))),
+    Op("Tensor.neg", lambda x: x.neg(), unary_samples(edge=[inf, -inf, nan, 0.0], ints=i64([-3, 0, 2]))),
     Op("Tensor.__pow__", lambda x, y: x ** y, [
         S(r(3, 4), 2, note="square"), S(r(3, 4), 3.0, note="cube"), S(pos(3, 4), 0.5, note="sqrt"),
         S(pos(2, 3), -1.5, note="negative-exponent"), S(nc(r(4, 3)), 2, note="transposed"), S(r(), 2, note="0d"),
@@ -611,6 +612,21 @@ OPS = [
     Op("tg.rand", lambda m, *s: m.rand(*s), [S(2, 3, note="varargs")], values=False),
     Op("tg.randint", lambda m, *a: m.randint(*a), [S(0, 10, (3, 2), note="low-high"), S(5, (4,), note="high-only")],
        values=False),
+    Op("tg.randn_like", lambda m, x: m.randn_like(x), [S(r(2, 3), grad=(), note="float64")], values=False),
+    Op("tg.rand_like", lambda m, x: m.rand_like(x), [S(r(4,), grad=(), note="float64")], values=False),
+    Op("tg.randint_like", lambda m, x, *a: m.randint_like(x, *a), [
+        S(i64([[1, 2], [3, 4]]), 10, note="high-only"), S(r(3,), 2, 7, grad=(), note="low-high-float")], values=False),
+    # the function forms (torch.maximum(x, y) ...), the same ops as the methods above
+    Op("tg.maximum", lambda m, x, y: m.maximum(x, y), binary_samples(scalar=None)[:6]),
+    Op("tg.minimum", lambda m, x, y: m.minimum(x, y), binary_samples(scalar=None)[:6]),
+    Op("tg.split", lambda m, x, *a, **k: m.split(x, *a, **k), [
+        S(r(5, 2), 2, note="size"), S(r(2, 5), [1, 3, 1], dim=1, note="sections")]),
+    Op("tg.tril", lambda m, x, **k: m.tril(x, **k), [S(r(4, 4), note="square"), S(r(3, 5), diagonal=1, note="diag1")]),
+    Op("tg.triu", lambda m, x, **k: m.triu(x, **k), [S(r(4, 4), note="square"), S(r(5, 3), diagonal=-1, note="diag-1")]),
+    # (not var_samples' inf sample: torch's one-pass var_mean gives a NaN mean for [1, inf, 2], ours
+    # x.mean()'s inf; README's table of differences says so)
+    Op("tg.var_mean", lambda m, x, **k: m.var_mean(x, **k), var_samples()[:-1]),
+    Op("tg.std_mean", lambda m, x, **k: m.std_mean(x, **k), var_samples()[:-1]),
     Op("tg.from_numpy", lambda m, x: m.from_numpy(x), [
         S(Raw(f64([[1.0, 2.0], [3.0, 4.0]])), note="float64"), S(Raw(i64([1, 2])), note="int64"),
         S(Raw(b([True, False])), note="bool"), S(Raw(np.float32([1.5])), note="float32")]),

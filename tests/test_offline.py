@@ -51,7 +51,10 @@ def test_lookup_order_user_folder_then_package_and_download_only_when_asked(tmp_
     monkeypatch.setenv("TINYGRAD_LM_DATA", str(env_dir))
     assert shakespeare() == env_dir / "tinyshakespeare" / "input.txt"              # $TINYGRAD_LM_DATA
     assert shakespeare(arg_dir) == arg_dir / "tinyshakespeare" / "input.txt"        # --data-dir before it
+    (tmp_path / "empty").mkdir()
     assert shakespeare(tmp_path / "empty") == PACKAGE_CORPORA / "tinyshakespeare" / "input.txt.gz"
+    with pytest.raises(DataError, match="--data-dir .*nowhere is not a folder"):      # a typo is not ignored
+        shakespeare(tmp_path / "nowhere")
     assert corpus_files(env_dir)["metadata"] == PACKAGE_CORPORA / "sars-cov-2" / "example_metadata.tsv.gz"
     with pytest.raises(KeyError, match="no packaged corpus file"):
         corpus_file("tinyshakespeare", "other.txt")

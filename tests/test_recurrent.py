@@ -343,7 +343,7 @@ def test_wrong_arguments_are_refused_clearly():
         (lambda: nn.LSTM(3, 4, dropout=1.5), ConfigError, r"dropout should be a number in range \[0, 1\]"),
         (lambda: nn.GRU(3, 4, bias=1), TypeError, "bias should be of type bool, got: int"),
         (lambda: nn.LSTMCell(0, 4), ConfigError, "input_size must be greater than zero"),
-        (lambda: nn.LSTM(3, 4, proj_size=2), NotImplementedError, "proj_size=2"),
+        (lambda: nn.LSTM(3, 4, proj_size=4), ValueError, "proj_size has to be smaller than hidden_size"),
     ]:
         with pytest.raises(error, match=match):
             make()

@@ -107,3 +107,32 @@ def randint(low, high=None, size=None, *, dtype=None, device=None, requires_grad
         low, high, size = 0, low, high
     array = _random.generator().integers(low, high, size=tuple(size)).astype(dtype or np.int64)
     return _make(array, device, requires_grad)
+
+
+def _like_float(input, dtype, who):
+    dtype = input.dtype if dtype is None else dtype
+    if np.dtype(dtype).kind != "f":
+        raise RuntimeError(f"{who}: expected a floating dtype, got {np.dtype(dtype).name} (give dtype=tg.float32)")
+    return dtype
+
+
+def randn_like(input, *, dtype=None, device=None, requires_grad=False):
+    """randn of input's shape, dtype and device (``torch.randn_like``)."""
+    return randn(*input.shape, dtype=_like_float(input, dtype, "randn_like"),
+                 device=input.device if device is None else device, requires_grad=requires_grad)
+
+
+def rand_like(input, *, dtype=None, device=None, requires_grad=False):
+    """rand of input's shape, dtype and device (``torch.rand_like``)."""
+    return rand(*input.shape, dtype=_like_float(input, dtype, "rand_like"),
+                device=input.device if device is None else device, requires_grad=requires_grad)
+
+
+def randint_like(input, low=0, high=None, *, dtype=None, device=None, requires_grad=False):
+    """Integers in [low, high) of input's shape, in input's dtype unless `dtype` is given
+    (``torch.randint_like``; randint_like(x, high) starts at 0)."""
+    if high is None:
+        low, high = 0, low
+    array = _random.generator().integers(low, high, size=tuple(input.shape)).astype(
+        np.dtype(input.dtype if dtype is None else dtype))
+    return _make(array, input.device if device is None else device, requires_grad)

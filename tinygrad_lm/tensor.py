@@ -363,6 +363,7 @@ class Tensor:
     def __truediv__(self, other): return Div.apply(*_pair(self, other, "Div (/)", true_division=True))
     def __rtruediv__(self, other): return Div.apply(*_pair(other, self, "Div (/)", true_division=True))
     def __neg__(self): return Neg.apply(self)
+    def neg(self): return Neg.apply(self)
     def __pow__(self, exponent): return _power(self, exponent)
     def __rpow__(self, base): return PowTensor.apply(*_pair(base, self, "Pow (**)"))
     def maximum(self, other): return Maximum.apply(*_pair(self, other, "Maximum"))
@@ -605,9 +606,11 @@ class Tensor:
     def __getitem__(self, index):
         """x[index] with PyTorch's rules, also for ints mixed with index arrays (ops/shape.py
         torch_index); a bool tensor selects where it is True."""
-        if isinstance(index, tuple):
-            return GetItem.apply(self, index=tuple(raw(i, self.device) for i in index))
-        return GetItem.apply(self, index=raw(index, self.device))
+        # always a tuple (x[None] is x[(None,)]: a bare None would read as "no index"); a tuple
+        # inside the index is a list of positions, as in PyTorch (x[(2, 1, 0), t])
+        parts = index if isinstance(index, tuple) else (index,)
+        return GetItem.apply(self, index=tuple(raw(list(i) if isinstance(i, tuple) else i, self.device)
+                                               for i in parts))
 
     def gather(self, dim, index):
         """out[i][j] = self[i][index[i][j]] for dim = 1 (torch.gather); gradient scattered back."""
@@ -847,6 +850,44 @@ def stack(tensors, dim=0, *, axis=None):
     check_stack_shapes([t.shape for t in tensors])
     dim = normalize_dim(dim_alias(dim, axis, default=0), tensors[0].ndim + 1)
     return cat([t.unsqueeze(dim) for t in tensors], dim=dim)
+
+
+# ------------------------------------------------------------------ function forms (torch.maximum(x, y) ...)
+def maximum(input, other):
+    """Elementwise max (``torch.maximum``): Tensor.maximum as a function."""
+    return input.maximum(other)
+
+
+def minimum(input, other):
+    """Elementwise min (``torch.minimum``)."""
+    return input.minimum(other)
+
+
+def split(tensor, split_size_or_sections, dim=0):
+    """Pieces along `dim` (``torch.split``): Tensor.split as a function."""
+    return tensor.split(split_size_or_sections, dim)
+
+
+def tril(input, diagonal=0):
+    """The lower triangle (``torch.tril``)."""
+    return input.tril(diagonal)
+
+
+def triu(input, diagonal=0):
+    """The upper triangle (``torch.triu``)."""
+    return input.triu(diagonal)
+
+
+def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """(variance, mean) in one call (``torch.var_mean``), with var's arguments."""
+    return (input.var(dim, unbiased, keepdim, correction=correction),
+            input.mean() if dim is None else input.mean(dim, keepdim=keepdim))
+
+
+def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """(standard deviation, mean) in one call (``torch.std_mean``)."""
+    return (input.std(dim, unbiased, keepdim, correction=correction),
+            input.mean() if dim is None else input.mean(dim, keepdim=keepdim))
 
 
 def where(condition, x, y):

@@ -54,11 +54,14 @@ def rnn_step(xw_t, h, w_hh, b_hh=None, nonlinearity="tanh"):
     return a.tanh() if nonlinearity == "tanh" else a.relu()
 
 
-def lstm_step(xw_t, h, c, w_hh, b_hh=None):
-    """One LSTM step: returns (h_t, c_t). Gates in PyTorch's order i, f, g, o."""
+def lstm_step(xw_t, h, c, w_hh, b_hh=None, w_hr=None):
+    """One LSTM step: returns (h_t, c_t). Gates in PyTorch's order i, f, g, o. With a projection
+    (proj_size P > 0): h_t = W_hr (o * tanh(c_t)), P numbers instead of H (the state the next
+    step's W_hh (4H, P) reads, and the layer's output)."""
     i, f, g, o = (xw_t + F.linear_composite(h, w_hh, b_hh)).chunk(4, dim=-1)
     c = f.sigmoid() * c + i.sigmoid() * g.tanh()
-    return o.sigmoid() * c.tanh(), c
+    h = o.sigmoid() * c.tanh()
+    return (h if w_hr is None else F.linear_composite(h, w_hr)), c
 
 
 def gru_step(xw_t, h, w_hh, b_hh=None):
@@ -72,27 +75,27 @@ def gru_step(xw_t, h, w_hh, b_hh=None):
     return (1 - z) * n + z * h
 
 
-def _step(mode, xw_t, h, c, w_hh, b_hh):
+def _step(mode, xw_t, h, c, w_hh, b_hh, w_hr=None):
     """One step of any mode: (h_t, c_t), c_t None except for the LSTM."""
     if mode == "LSTM":
-        return lstm_step(xw_t, h, c, w_hh, b_hh)
+        return lstm_step(xw_t, h, c, w_hh, b_hh, w_hr)
     if mode == "GRU":
         return gru_step(xw_t, h, w_hh, b_hh), None
     return rnn_step(xw_t, h, w_hh, b_hh, "tanh" if mode == "RNN_TANH" else "relu"), None
 
 
-def layer_composite(mode, x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
+def layer_composite(mode, x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, w_hr=None):
     """One layer, one direction, over a whole (T, B, C) sequence, from primitive ops.
 
     Returns (output (T, B, H), h_n, c_n); c_n is None except for the LSTM. reverse=True reads
     the sequence from its last step to its first (the backward direction of a bidirectional
-    layer); output[t] is still the state at time t.
+    layer); output[t] is still the state at time t. w_hr: an LSTM's projection (proj_size).
     """
     xw = F.linear_composite(x, w_ih, b_ih)                     # (T, B, gates * H): every step at once
     T = x.shape[0]
     outputs = [None] * T
     for t in (reversed(range(T)) if reverse else range(T)):
-        h, c = _step(mode, xw[t], h, c, w_hh, b_hh)
+        h, c = _step(mode, xw[t], h, c, w_hh, b_hh, w_hr)
         outputs[t] = h
     return stack(outputs), h, c
 
@@ -167,7 +170,9 @@ class RNNBase(Module):
     `mode` is "RNN_TANH", "RNN_RELU", "LSTM" or "GRU". Parameters, per layer k and direction:
     weight_ih_l{k} (gates * H, in), weight_hh_l{k} (gates * H, H), bias_ih_l{k}, bias_hh_l{k}
     (gates * H,), with "_reverse" appended for the backward direction; in is input_size for layer 0,
-    H * num_directions above. Every one is drawn from U(-1/sqrt(H), 1/sqrt(H)), as PyTorch.
+    H * num_directions above. An LSTM with proj_size P > 0 (PyTorch's LSTMP) adds weight_hr_l{k}
+    (P, H), and its states h (so weight_hh's columns, the output and the next layer's input) hold P
+    numbers; it runs on the composite path. Every one is drawn from U(-1/sqrt(H), 1/sqrt(H)), as PyTorch.
     Dropout (training mode only) is applied to the output of every layer but the last.
     ``fused`` picks the implementation (see the module docstring); both give the same results.
     """
@@ -187,22 +192,28 @@ class RNNBase(Module):
             warnings.warn(f"{who}: dropout option adds dropout after all but last recurrent layer, so non-zero "
                           f"dropout expects num_layers greater than 1, but got dropout={dropout} and "
                           f"num_layers={num_layers}", stacklevel=3)
-        if proj_size:
-            raise NotImplementedError(f"{who}: proj_size={proj_size} (an LSTM with projections) is not supported "
-                                      "here; leave proj_size=0")
+        if isinstance(proj_size, bool) or not isinstance(proj_size, numbers.Integral) or proj_size < 0:
+            raise ValueError("proj_size should be a positive integer or zero to disable projections")
+        if proj_size >= hidden_size:
+            raise ValueError("proj_size has to be smaller than hidden_size")
+        if proj_size and mode != "LSTM":
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
         self.mode, self.input_size, self.hidden_size, self.num_layers = mode, input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
-        self.bidirectional, self.proj_size, self.fused = bidirectional, 0, fused
+        self.bidirectional, self.proj_size, self.fused = bidirectional, int(proj_size), fused
         gate_size = GATES[mode] * hidden_size
         num_directions = 2 if bidirectional else 1
+        state_size = self.proj_size or hidden_size        # what h holds: P numbers with a projection
         self._all_weights = []                 # per layer and direction: its parameters' names
         for layer in range(num_layers):
-            layer_input = input_size if layer == 0 else hidden_size * num_directions
+            layer_input = input_size if layer == 0 else state_size * num_directions
             for direction in range(num_directions):
                 suffix = f"_l{layer}" + ("_reverse" if direction else "")
-                shapes = {f"weight_ih{suffix}": (gate_size, layer_input), f"weight_hh{suffix}": (gate_size, hidden_size)}
+                shapes = {f"weight_ih{suffix}": (gate_size, layer_input), f"weight_hh{suffix}": (gate_size, state_size)}
                 if bias:
                     shapes.update({f"bias_ih{suffix}": (gate_size,), f"bias_hh{suffix}": (gate_size,)})
+                if self.proj_size:
+                    shapes[f"weight_hr{suffix}"] = (self.proj_size, hidden_size)
                 for name, shape in shapes.items():
                     setattr(self, name, Parameter(np.zeros(shape, dtype=dtype or np.float32)))
                 self._all_weights.append(list(shapes))
@@ -229,15 +240,18 @@ class RNNBase(Module):
     def forward(self, input, hx=None):
         x, batched = self._check_input(input)
         h0, c0 = self._initial_state(hx, x, batched)
-        layer_fn = layer_fused if self.fused else layer_composite
+        # the fused op has no projection: proj_size runs on the composite path (same numbers)
+        layer_fn = layer_fused if self.fused and not self.proj_size else layer_composite
         directions = 2 if self.bidirectional else 1
         h_n, c_n = [], []
         for layer in range(self.num_layers):
             outputs = []
             for direction in range(directions):
                 k = layer * directions + direction
+                weights = _parameters_named(self, self._all_weights[k])
+                projection = {"w_hr": weights.pop()} if self.proj_size else {}
                 out, h, c = layer_fn(self.mode, x, h0[k], None if c0 is None else c0[k],
-                                     *_parameters_named(self, self._all_weights[k]), reverse=direction == 1)
+                                     *weights, reverse=direction == 1, **projection)
                 outputs.append(out)
                 h_n.append(h)
                 c_n.append(c)
@@ -276,10 +290,11 @@ class RNNBase(Module):
         """(h_0, c_0) as (num_layers * num_directions, B, H) tensors (c_0 None but for the LSTM)."""
         who = self._name
         shape = ((2 if self.bidirectional else 1) * self.num_layers, x.shape[1], self.hidden_size)
+        h_shape = shape[:2] + (self.proj_size or self.hidden_size,)          # h: P numbers with a projection
         lstm = self.mode == "LSTM"
         if hx is None:
-            h0 = zeros(*shape, dtype=x.dtype, device=x.device)
-            return h0, (h0 if lstm else None)
+            h0 = zeros(*h_shape, dtype=x.dtype, device=x.device)
+            return h0, (zeros(*shape, dtype=x.dtype, device=x.device) if lstm else None)
         states = _state_list(hx, lstm, who, "h_0", "c_0")
         want = 3 if batched else 2
         if any(s.ndim != want for s in states):
@@ -290,9 +305,10 @@ class RNNBase(Module):
         if not batched:
             states = [s.unsqueeze(1) for s in states]
         for k, state in enumerate(states):
-            if state.shape != shape:
+            if state.shape != (h_shape if k == 0 else shape):
                 which = f"hidden[{k}]" if lstm else "hidden"
-                raise RuntimeError(f"{who}: Expected {which} size {shape}, got {list(state.shape)}")
+                raise RuntimeError(f"{who}: Expected {which} size {h_shape if k == 0 else shape}, got "
+                                   f"{list(state.shape)}")
             _check_dtype(state, self.weight_ih_l0, "hx" if not lstm else ("h_0", "c_0")[k], who)
         return states[0], (states[1] if lstm else None)
 
@@ -310,6 +326,8 @@ class RNNBase(Module):
             s += f", dropout={self.dropout}"
         if self.bidirectional:
             s += ", bidirectional=True"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
         if not self.fused:
             s += ", fused=False"
         return s

@@ -66,6 +66,50 @@ def _mask_tensor(mask, device):
     return Tensor(mask if hasattr(mask, "dtype") else np.asarray(mask), device=device)
 
 
+def check_mask_dtype(mask, name):
+    """PyTorch's rule for every attention mask: bool (True = masked out) or floating (added to the
+    scores). An integer 0/1 mask, what a tokenizer returns, would be added as numbers (padding
+    given most of the weight, a causal mask leaking the future), so it is refused, as PyTorch does."""
+    if mask is None:
+        return
+    dtype = mask.dtype if hasattr(mask, "dtype") else np.asarray(mask).dtype      # (a list: NumPy's reading)
+    if np.dtype(dtype).kind not in "bf":
+        raise AssertionError(f"only bool and floating types of {name} are supported")
+
+
+def _check_mha_inputs(query, key, value, key_padding_mask, attn_mask, num_heads):
+    """PyTorch's _mha_shape_check: which ranks of key, value and the masks go with a batched (3-D)
+    or an unbatched (2-D) query. Raised as PyTorch raises them (AssertionError, its messages)."""
+    k_dim, v_dim = key.ndim, value.ndim
+    if query.ndim == 3:
+        if k_dim != 3 or v_dim != 3:
+            raise AssertionError("For batched (3-D) `query`, expected `key` and `value` to be 3-D but found "
+                                 f"{k_dim}-D and {v_dim}-D tensors respectively")
+        if key_padding_mask is not None and key_padding_mask.ndim != 2:
+            raise AssertionError("For batched (3-D) `query`, expected `key_padding_mask` to be `None` or 2-D but "
+                                 f"found {key_padding_mask.ndim}-D tensor instead")
+        if attn_mask is not None and attn_mask.ndim not in (2, 3):
+            raise AssertionError("For batched (3-D) `query`, expected `attn_mask` to be `None`, 2-D or 3-D but "
+                                 f"found {attn_mask.ndim}-D tensor instead")
+    elif query.ndim == 2:
+        if k_dim != 2 or v_dim != 2:
+            raise AssertionError("For unbatched (2-D) `query`, expected `key` and `value` to be 2-D but found "
+                                 f"{k_dim}-D and {v_dim}-D tensors respectively")
+        if key_padding_mask is not None and key_padding_mask.ndim != 1:
+            raise AssertionError("For unbatched (2-D) `query`, expected `key_padding_mask` to be `None` or 1-D but "
+                                 f"found {key_padding_mask.ndim}-D tensor instead")
+        if attn_mask is not None:
+            if attn_mask.ndim not in (2, 3):
+                raise AssertionError("For unbatched (2-D) `query`, expected `attn_mask` to be `None`, 2-D or 3-D "
+                                     f"but found {attn_mask.ndim}-D tensor instead")
+            expected = (num_heads, query.shape[0], key.shape[0])
+            if attn_mask.ndim == 3 and tuple(attn_mask.shape) != expected:
+                raise AssertionError(f"Expected `attn_mask` shape to be {expected} but got {tuple(attn_mask.shape)}")
+    else:
+        raise AssertionError(f"query should be unbatched 2D or batched 3D tensor but received {query.ndim}-D "
+                             "query tensor")
+
+
 class MultiheadAttention(Module):
     """Multi-head attention as ``torch.nn.MultiheadAttention``: queries, keys and values projected
     by one packed ``in_proj_weight`` (3E, E) (rows q | k | v) and ``in_proj_bias``, the heads
@@ -85,28 +129,42 @@ class MultiheadAttention(Module):
     def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False,
                  kdim=None, vdim=None, batch_first=False, device=None, dtype=None):
         super().__init__()
-        if add_bias_kv or add_zero_attn or kdim not in (None, embed_dim) or vdim not in (None, embed_dim):
-            raise NotImplementedError("MultiheadAttention: add_bias_kv, add_zero_attn and kdim/vdim != embed_dim "
-                                      "are not supported")
+        if add_bias_kv or add_zero_attn:
+            raise NotImplementedError("MultiheadAttention: add_bias_kv and add_zero_attn are not supported")
         if embed_dim % num_heads:
             raise ValueError(f"MultiheadAttention: embed_dim={embed_dim} must be divisible by num_heads={num_heads}")
         F.check_dropout_p(dropout, "MultiheadAttention")
         self.embed_dim, self.num_heads, self.head_dim = embed_dim, num_heads, embed_dim // num_heads
         self.dropout, self.batch_first = dropout, batch_first
         dtype = dtype or np.float32
-        self.in_proj_weight = Parameter(np.zeros((3 * embed_dim, embed_dim), dtype=dtype))
+        self.kdim = embed_dim if kdim is None else kdim
+        self.vdim = embed_dim if vdim is None else vdim
+        # keys and values of the query's width: one packed (3E, E) projection; of other widths
+        # (cross-attention to another model's states): three, (E, E), (E, kdim), (E, vdim)
+        self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
+        if self._qkv_same_embed_dim:
+            self.in_proj_weight = Parameter(np.zeros((3 * embed_dim, embed_dim), dtype=dtype))
+            self.q_proj_weight = self.k_proj_weight = self.v_proj_weight = None
+        else:
+            self.q_proj_weight = Parameter(np.zeros((embed_dim, embed_dim), dtype=dtype))
+            self.k_proj_weight = Parameter(np.zeros((embed_dim, self.kdim), dtype=dtype))
+            self.v_proj_weight = Parameter(np.zeros((embed_dim, self.vdim), dtype=dtype))
+            self.in_proj_weight = None
         self.in_proj_bias = Parameter(np.zeros(3 * embed_dim, dtype=dtype)) if bias else None
         self.out_proj = Linear(embed_dim, embed_dim, bias=bias, dtype=dtype)
         self.attn_probs = AttentionProbs()       # the weights per head, to a forward hook
-        # PyTorch's _reset_parameters: Glorot for the packed projection, zero biases
-        xavier_uniform_(self.in_proj_weight)
+        # PyTorch's _reset_parameters: Glorot for the projections, zero biases
+        for weight in (self.in_proj_weight, self.q_proj_weight, self.k_proj_weight, self.v_proj_weight):
+            if weight is not None:
+                xavier_uniform_(weight)
         if bias:
             init.zeros_(self.out_proj.bias)
         if device is not None:
             self.to(device)
 
     def extra_repr(self):
-        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, batch_first={self.batch_first}"
+        dims = "" if self._qkv_same_embed_dim else f", kdim={self.kdim}, vdim={self.vdim}"
+        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}{dims}, batch_first={self.batch_first}"
 
     # ----------------------------------------------------------- projections
     def _split_heads(self, x):
@@ -115,10 +173,28 @@ class MultiheadAttention(Module):
         return x.reshape(N, L, self.num_heads, self.head_dim).permute(0, 2, 1, 3)
 
     def _rows(self, part):
-        """The packed projection's rows for part 0 (q), 1 (k) or 2 (v), and their bias."""
+        """The projection of part 0 (q), 1 (k) or 2 (v): the packed weight's rows (or, with kdim /
+        vdim, its own weight), and its slice of the bias."""
         E = self.embed_dim
         b = self.in_proj_bias
-        return self.in_proj_weight[part * E:(part + 1) * E], None if b is None else b[part * E:(part + 1) * E]
+        weight = self.in_proj_weight[part * E:(part + 1) * E] if self._qkv_same_embed_dim else \
+            (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight)[part]
+        return weight, None if b is None else b[part * E:(part + 1) * E]
+
+    def _check_key_value(self, q_in, key, value):
+        """key and value agree with each other and with the query (batch) and with kdim / vdim."""
+        if self._qkv_same_embed_dim and tuple(key.shape) != tuple(value.shape):
+            raise AssertionError(f"key shape {tuple(key.shape)} does not match value shape {tuple(value.shape)}")
+        if tuple(key.shape[:-1]) != tuple(value.shape[:-1]):
+            raise AssertionError(f"key's sequence and batch dims {tuple(key.shape[:-1])} do not match value's "
+                                 f"{tuple(value.shape[:-1])}")
+        for name, x, width in (("key", key, self.kdim), ("value", value, self.vdim)):
+            if x.shape[-1] != width:
+                raise AssertionError(f"was expecting {name} dimension of {width}, but got {x.shape[-1]}")
+        if key.ndim == 3:
+            batch = key.shape[0] if self.batch_first else key.shape[1]
+            if batch != q_in.shape[0]:
+                raise AssertionError(f"query has batch size {q_in.shape[0]} but key and value have {batch}")
 
     def _batch_first(self, x):
         if x.ndim == 2:
@@ -132,11 +208,12 @@ class MultiheadAttention(Module):
                                           else self._batch_first(value)))
 
     def _project_kv(self, key, value):
-        if value is None:                                   # one product for both when key is value
+        if value is None and self._qkv_same_embed_dim:      # one product for both when key is value
             E = self.embed_dim
             b = self.in_proj_bias
             kv = F.linear(key, self.in_proj_weight[E:], None if b is None else b[E:])
             return self._split_heads(kv[..., :E]), self._split_heads(kv[..., E:])
+        value = key if value is None else value
         return self._split_heads(F.linear(key, *self._rows(1))), self._split_heads(F.linear(value, *self._rows(2)))
 
     def _fused_masks(self, attn_mask, key_padding_mask, shape, dtype, device):
@@ -148,21 +225,40 @@ class MultiheadAttention(Module):
         mask = padding = None
         if attn_mask is not None:
             mask = _mask_tensor(attn_mask, device)
+            expected = (L, S) if mask.ndim == 2 else (N * self.num_heads, L, S)
+            if tuple(mask.shape) != expected:
+                raise RuntimeError(f"The shape of the {mask.ndim}D attn_mask is {tuple(mask.shape)}, but should be "
+                                   f"{expected}.")
             mask = mask.reshape(N, self.num_heads, L, S) if mask.ndim == 3 else mask
             mask = ~mask if mask.dtype == bool else mask.to(dtype=dtype) if mask.dtype != dtype else mask
         if key_padding_mask is not None:
-            padding = _mask_tensor(key_padding_mask, device).reshape(N, S)
+            padding = _mask_tensor(key_padding_mask, device)
+            padding = padding.reshape(1, -1) if padding.ndim == 1 else padding       # unbatched: (S,)
+            for axis, size in enumerate((N, S)):     # a (S, N) mask must not be read as (N, S)
+                if padding.shape[axis] != size:
+                    raise AssertionError(f"Expected key_padded_mask.shape[{axis}] to be {size}, but got "
+                                         f"{padding.shape[axis]}")
             padding = padding.to(dtype=dtype) if padding.dtype not in (bool, dtype) else padding
         return mask, padding
 
     # ----------------------------------------------------------- forward
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
                 average_attn_weights=True, is_causal=False, kv_cache=None):
+        check_mask_dtype(key_padding_mask, "key_padding_mask")
+        check_mask_dtype(attn_mask, "attn_mask")
+        key_padding_mask = None if key_padding_mask is None else _mask_tensor(key_padding_mask, query.device)
+        attn_mask = None if attn_mask is None else _mask_tensor(attn_mask, query.device)
+        if not isinstance(kv_cache, StaticKV):
+            _check_mha_inputs(query, key, value, key_padding_mask, attn_mask, self.num_heads)
         batched = query.ndim == 3
         self_attention = key is query and value is query
         q_in = self._batch_first(query)
         N, L, E = q_in.shape
-        if self_attention and not isinstance(kv_cache, StaticKV):     # one product for q, k and v
+        if E != self.embed_dim:
+            raise AssertionError(f"was expecting embedding dimension of {self.embed_dim}, but got {E}")
+        if not isinstance(kv_cache, StaticKV):
+            self._check_key_value(q_in, key, value)
+        if self_attention and self._qkv_same_embed_dim and not isinstance(kv_cache, StaticKV):   # one product
             qkv = F.linear(q_in, self.in_proj_weight, self.in_proj_bias)
             q, k, v = (self._split_heads(qkv[..., i * E:(i + 1) * E]) for i in range(3))
         else:
@@ -250,6 +346,8 @@ class TransformerEncoderLayer(_FeedForward):
             self.to(device)
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
+        check_mask_dtype(src_mask, "src_mask")
+        check_mask_dtype(src_key_padding_mask, "src_key_padding_mask")
         x = src
         if self.norm_first:
             x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
@@ -291,6 +389,10 @@ class TransformerDecoderLayer(_FeedForward):
 
     def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
                 memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False, cache=None):
+        check_mask_dtype(tgt_mask, "tgt_mask")
+        check_mask_dtype(memory_mask, "memory_mask")
+        check_mask_dtype(tgt_key_padding_mask, "tgt_key_padding_mask")
+        check_mask_dtype(memory_key_padding_mask, "memory_key_padding_mask")
         self_cache, memory_cache = (None, None) if cache is None else cache
         x = tgt
         sa = lambda h: self._sa_block(h, tgt_mask, tgt_key_padding_mask, tgt_is_causal, self_cache)     # noqa: E731
@@ -328,6 +430,8 @@ class TransformerEncoder(Module):
         """is_causal (PyTorch's hint that `mask` is the causal mask) matters only without a mask: then
         the causal mask is made here. (PyTorch inspects the mask to set the hint; a given mask is
         used as it is here, so there is nothing to detect.)"""
+        check_mask_dtype(mask, "mask")
+        check_mask_dtype(src_key_padding_mask, "src_key_padding_mask")
         x = src
         for layer in self.layers:
             x = layer(x, src_mask=mask, src_key_padding_mask=src_key_padding_mask, is_causal=bool(is_causal))
@@ -346,6 +450,10 @@ class TransformerDecoder(Module):
 
     def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
                 memory_key_padding_mask=None, tgt_is_causal=None, memory_is_causal=False, caches=None):
+        check_mask_dtype(tgt_mask, "tgt_mask")
+        check_mask_dtype(memory_mask, "memory_mask")
+        check_mask_dtype(tgt_key_padding_mask, "tgt_key_padding_mask")
+        check_mask_dtype(memory_key_padding_mask, "memory_key_padding_mask")
         tgt_is_causal = True if caches is not None else tgt_is_causal
         x = tgt
         for i, layer in enumerate(self.layers):
@@ -387,6 +495,12 @@ class Transformer(Module):
     def forward(self, src, tgt, src_mask=None, tgt_mask=None, memory_mask=None, src_key_padding_mask=None,
                 tgt_key_padding_mask=None, memory_key_padding_mask=None, src_is_causal=None, tgt_is_causal=None,
                 memory_is_causal=False):
+        check_mask_dtype(src_mask, "src_mask")
+        check_mask_dtype(tgt_mask, "tgt_mask")
+        check_mask_dtype(memory_mask, "memory_mask")
+        check_mask_dtype(src_key_padding_mask, "src_key_padding_mask")
+        check_mask_dtype(tgt_key_padding_mask, "tgt_key_padding_mask")
+        check_mask_dtype(memory_key_padding_mask, "memory_key_padding_mask")
         batch_axis = 0 if self.batch_first else 1
         if src.ndim == 3 and src.shape[batch_axis] != tgt.shape[batch_axis]:
             raise RuntimeError("the batch number of src and tgt must be equal")
