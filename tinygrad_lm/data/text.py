@@ -15,7 +15,7 @@ import tempfile
 import numpy as np
 
 from ..io.corpora import corpus_file, read_bytes
-from ..io.download import DownloadError, data_root
+from ..io.download import DownloadError
 from ..tokenizers import BPETokenizer, CharTokenizer, Tokenizer, gpt2_tokenizer, tokenizer_from_dict
 from ..errors import ConfigError, DataError  # noqa: F401
 from .batches import CausalLMBatches  # noqa: F401  (the batch source of text, numpy alone)

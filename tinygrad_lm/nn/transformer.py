@@ -80,34 +80,24 @@ def check_mask_dtype(mask, name):
 def _check_mha_inputs(query, key, value, key_padding_mask, attn_mask, num_heads):
     """PyTorch's _mha_shape_check: which ranks of key, value and the masks go with a batched (3-D)
     or an unbatched (2-D) query. Raised as PyTorch raises them (AssertionError, its messages)."""
-    k_dim, v_dim = key.ndim, value.ndim
-    if query.ndim == 3:
-        if k_dim != 3 or v_dim != 3:
-            raise AssertionError("For batched (3-D) `query`, expected `key` and `value` to be 3-D but found "
-                                 f"{k_dim}-D and {v_dim}-D tensors respectively")
-        if key_padding_mask is not None and key_padding_mask.ndim != 2:
-            raise AssertionError("For batched (3-D) `query`, expected `key_padding_mask` to be `None` or 2-D but "
-                                 f"found {key_padding_mask.ndim}-D tensor instead")
-        if attn_mask is not None and attn_mask.ndim not in (2, 3):
-            raise AssertionError("For batched (3-D) `query`, expected `attn_mask` to be `None`, 2-D or 3-D but "
-                                 f"found {attn_mask.ndim}-D tensor instead")
-    elif query.ndim == 2:
-        if k_dim != 2 or v_dim != 2:
-            raise AssertionError("For unbatched (2-D) `query`, expected `key` and `value` to be 2-D but found "
-                                 f"{k_dim}-D and {v_dim}-D tensors respectively")
-        if key_padding_mask is not None and key_padding_mask.ndim != 1:
-            raise AssertionError("For unbatched (2-D) `query`, expected `key_padding_mask` to be `None` or 1-D but "
-                                 f"found {key_padding_mask.ndim}-D tensor instead")
-        if attn_mask is not None:
-            if attn_mask.ndim not in (2, 3):
-                raise AssertionError("For unbatched (2-D) `query`, expected `attn_mask` to be `None`, 2-D or 3-D "
-                                     f"but found {attn_mask.ndim}-D tensor instead")
-            expected = (num_heads, query.shape[0], key.shape[0])
-            if attn_mask.ndim == 3 and tuple(attn_mask.shape) != expected:
-                raise AssertionError(f"Expected `attn_mask` shape to be {expected} but got {tuple(attn_mask.shape)}")
-    else:
+    if query.ndim not in (2, 3):
         raise AssertionError(f"query should be unbatched 2D or batched 3D tensor but received {query.ndim}-D "
                              "query tensor")
+    rank = query.ndim                          # key and value have the query's rank, the padding one less
+    kind = "batched (3-D)" if rank == 3 else "unbatched (2-D)"
+    if key.ndim != rank or value.ndim != rank:
+        raise AssertionError(f"For {kind} `query`, expected `key` and `value` to be {rank}-D but found "
+                             f"{key.ndim}-D and {value.ndim}-D tensors respectively")
+    if key_padding_mask is not None and key_padding_mask.ndim != rank - 1:
+        raise AssertionError(f"For {kind} `query`, expected `key_padding_mask` to be `None` or {rank - 1}-D but "
+                             f"found {key_padding_mask.ndim}-D tensor instead")
+    if attn_mask is not None and attn_mask.ndim not in (2, 3):
+        raise AssertionError(f"For {kind} `query`, expected `attn_mask` to be `None`, 2-D or 3-D but found "
+                             f"{attn_mask.ndim}-D tensor instead")
+    if rank == 2 and attn_mask is not None and attn_mask.ndim == 3:
+        expected = (num_heads, query.shape[0], key.shape[0])
+        if tuple(attn_mask.shape) != expected:
+            raise AssertionError(f"Expected `attn_mask` shape to be {expected} but got {tuple(attn_mask.shape)}")
 
 
 class MultiheadAttention(Module):
@@ -216,7 +206,7 @@ class MultiheadAttention(Module):
         value = key if value is None else value
         return self._split_heads(F.linear(key, *self._rows(1))), self._split_heads(F.linear(value, *self._rows(2)))
 
-    def _fused_masks(self, attn_mask, key_padding_mask, shape, dtype, device):
+    def _fused_masks(self, attn_mask, key_padding_mask, shape, dtype):
         """PyTorch's nn.MultiheadAttention masks in the one convention of the attention op
         (F.scaled_dot_product_attention), which combines them: a boolean attn_mask flipped to True =
         the key takes part (float masks are added as they are), a 3-d one (N * H, L, S) as (N, H, L,
@@ -224,7 +214,7 @@ class MultiheadAttention(Module):
         N, L, S = shape
         mask = padding = None
         if attn_mask is not None:
-            mask = _mask_tensor(attn_mask, device)
+            mask = attn_mask
             expected = (L, S) if mask.ndim == 2 else (N * self.num_heads, L, S)
             if tuple(mask.shape) != expected:
                 raise RuntimeError(f"The shape of the {mask.ndim}D attn_mask is {tuple(mask.shape)}, but should be "
@@ -232,7 +222,7 @@ class MultiheadAttention(Module):
             mask = mask.reshape(N, self.num_heads, L, S) if mask.ndim == 3 else mask
             mask = ~mask if mask.dtype == bool else mask.to(dtype=dtype) if mask.dtype != dtype else mask
         if key_padding_mask is not None:
-            padding = _mask_tensor(key_padding_mask, device)
+            padding = key_padding_mask
             padding = padding.reshape(1, -1) if padding.ndim == 1 else padding       # unbatched: (S,)
             for axis, size in enumerate((N, S)):     # a (S, N) mask must not be read as (N, S)
                 if padding.shape[axis] != size:
@@ -280,7 +270,7 @@ class MultiheadAttention(Module):
             causal_only = is_causal and attn_mask is None and key_padding_mask is None
             if is_causal and attn_mask is None and not causal_only:   # PyTorch demands the mask with the hint
                 attn_mask = Tensor._from_array(causal_mask(backend.get_array_module(q.device), L, S), q.device)
-            mask, padding = self._fused_masks(attn_mask, key_padding_mask, (N, L, S), q.dtype, q.device)
+            mask, padding = self._fused_masks(attn_mask, key_padding_mask, (N, L, S), q.dtype)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, key_padding_mask=padding, dropout_p=dropout_p,
                                                is_causal=causal_only, return_weights=need_weights)
             # (causal_only: no T x S mask is made)
