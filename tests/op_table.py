@@ -150,6 +150,29 @@ def causal_self_attention_ref(F, qkv, n_head, scale=None, dropout_p=0.0):
     return out.transpose(1, 2).reshape(B, T, C)
 
 
+def swiglu_ref(F, gate, up):
+    """torch has no swiglu: what a PyTorch Llama's MLP writes (transformers' LlamaMLP)."""
+    return F.silu(gate) * up
+
+
+def rotary_ref(F, x, cos, sin, layout="half"):
+    """torch has no rotary function: "half" as transformers' apply_rotary_pos_emb (rotate_half on
+    tables repeated to the full width); "interleaved" as Meta's Llama, pairs as complex numbers
+    multiplied by exp(i t f) (torch.view_as_complex)."""
+    import torch
+    if layout == "half":
+        cos2, sin2 = torch.cat([cos, cos], dim=-1), torch.cat([sin, sin], dim=-1)
+        x1, x2 = x.chunk(2, dim=-1)
+        return x * cos2 + torch.cat([-x2, x1], dim=-1) * sin2
+    pairs = torch.view_as_complex(x.reshape(*x.shape[:-1], -1, 2).contiguous())
+    return torch.view_as_real(pairs * torch.complex(cos, sin)).flatten(-2)
+
+
+def rope_table(T, D, base=10000.0):
+    angles = np.arange(T)[:, None] * base ** (-np.arange(0, D, 2) / D)
+    return np.cos(angles), np.sin(angles)
+
+
 # ------------------------------------------------------------------ sample families
 def unary_samples(edge=None, positive=False, ints=None):
     make = pos if positive else r
@@ -637,6 +660,17 @@ OPS = [
         S(r(3, 4), approximate="tanh", note="tanh"), S(f64([0.0, -10.0, 10.0, 50.0, -50.0]), approximate="tanh",
                                                         note="tanh-edge")]),
     Op("F.silu", lambda F, x: F.silu(x), unary_samples(edge=[0.0, -inf, inf, nan, 40.0, -40.0, -800.0])),
+    Op("F.swiglu", lambda F, a, u: F.swiglu(a, u), [
+        S(r(3, 4), r(3, 4), note="2d"), S(r(2, 3, 5), r(2, 3, 5), note="3d"), S(nc(r(4, 3)), r(4, 3), note="transposed"),
+        S(f64([0.0, -40.0, 40.0, -800.0, 3.0]), r(5), note="edge"), S(np.zeros((0, 3)), np.zeros((0, 3)), note="empty")],
+       ref=swiglu_ref),
+    Op("F.rotary_embedding", lambda F, x, c, s_, **k: F.rotary_embedding(x, c, s_, **k), [
+        S(r(2, 3, 5, 8), *rope_table(5, 8), grad=(0,), note="half"),
+        S(r(2, 3, 5, 8), *rope_table(5, 8), grad=(0,), layout="interleaved", note="interleaved"),
+        S(r(4, 6), *rope_table(4, 6, base=500000.0), grad=(0,), note="2d-theta"),
+        S(nc(r(6, 4)), *rope_table(6, 4), grad=(0,), layout="interleaved", note="transposed-interleaved"),
+        S(r(1, 2, 0, 4), *rope_table(0, 4), grad=(0,), note="no-positions")],
+       ref=rotary_ref),
     Op("F.softmax", lambda F, x, **k: F.softmax(x, **k), softmax_samples()),
     Op("F.log_softmax", lambda F, x, **k: F.log_softmax(x, **k), softmax_samples()),
     Op("F.dropout", lambda F, x, **k: F.dropout(x, **k), [

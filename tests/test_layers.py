@@ -77,6 +77,8 @@ def test_dropout_module_gradcheck_and_eval_identity(rng):
 
 
 # ------------------------------------------------------------ fused == composite == finite differences
+_ANGLES = np.arange(5)[:, None] * 100.0 ** (-np.arange(0, 6, 2) / 6)
+_ROPE = (np.cos(_ANGLES), np.sin(_ANGLES))          # the rotary tables: 5 positions, 3 pairs
 FUSED_PAIRS = {
     "layer_norm": (lambda x, w, b: F.layer_norm(x, 6, w, b), lambda x, w, b: F.layer_norm_composite(x, 6, w, b),
                    [(2, 3, 6), (6,), (6,)]),
@@ -95,6 +97,12 @@ FUSED_PAIRS = {
     "softmax": (lambda x: F.softmax(x, -1), lambda x: F.softmax_composite(x, -1), [(3, 5)]),
     "rms_norm": (lambda x, w: F.rms_norm(x, 6, w, 1e-5), lambda x, w: F.rms_norm_composite(x, 6, w, 1e-5),
                  [(2, 3, 6), (6,)]),
+    "silu": (F.silu, F.silu_composite, [(4, 5)]),
+    "swiglu": (F.swiglu, F.swiglu_composite, [(2, 3, 6), (2, 3, 6)]),
+    "rotary_half": (lambda x: F.rotary_embedding(x, *_ROPE), lambda x: F.rotary_embedding_composite(x, *_ROPE),
+                    [(2, 3, 5, 6)]),
+    "rotary_interleaved": (lambda x: F.rotary_embedding(x, *_ROPE, layout="interleaved"),
+                           lambda x: F.rotary_embedding_composite(x, *_ROPE, layout="interleaved"), [(2, 3, 5, 6)]),
     "grouped_query_attention": (lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True),
                                 lambda q, k, v: F.scaled_dot_product_attention_composite(
                                     q, _groups(k, 3), _groups(v, 3), is_causal=True),
@@ -182,6 +190,32 @@ def test_rotary_makes_scores_depend_on_relative_position(rng):
         ks = rope(tg.Tensor(np.repeat(k, 16, 0)))[1 + shift]
         scores.append((qs * ks).sum().item())
     assert scores[0] == pytest.approx(scores[1], rel=1e-12)
+
+
+def test_the_two_rotary_layouts_are_one_rotation_with_the_coordinates_reordered(rng):
+    half, interleaved = (nn.RotaryEmbedding(8, 6, dtype=np.float64, layout=layout) for layout in ("half", "interleaved"))
+    x = rng.standard_normal((2, 3, 6, 8))
+    order = np.r_[0:8:2, 1:8:2]                     # interleaved pairs (0,1),(2,3).. -> halves (0,4),(1,5)..
+    a = interleaved(tg.Tensor(x), 0).numpy()[..., order]
+    b = half(tg.Tensor(x[..., order]), 0).numpy()
+    np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-14)
+    assert not np.allclose(half(tg.Tensor(x), 0).numpy(), interleaved(tg.Tensor(x), 0).numpy())
+    np.testing.assert_allclose(np.linalg.norm(a, axis=-1), np.linalg.norm(x, axis=-1), rtol=1e-13)   # lengths kept
+
+
+def test_rope_scaling_is_checked_and_linear_scaling_slows_every_rotation():
+    from tinygrad_lm.nn.positional import rope_inv_freq
+    plain = rope_inv_freq(8, 10000.0)
+    np.testing.assert_allclose(rope_inv_freq(8, 10000.0, {"rope_type": "linear", "factor": 4.0}), plain / 4)
+    np.testing.assert_array_equal(rope_inv_freq(8, 10000.0, {"rope_type": "default"}), plain)
+    with pytest.raises(ValueError, match="rope_scaling type 'yarn' is not built here"):
+        rope_inv_freq(8, 10000.0, {"rope_type": "yarn", "factor": 4.0})
+    with pytest.raises(ValueError, match="llama3 scaling needs 'low_freq_factor'"):
+        rope_inv_freq(8, 10000.0, {"rope_type": "llama3", "factor": 8.0})
+    with pytest.raises(ValueError, match="rotary layout must be one of"):
+        nn.RotaryEmbedding(8, 6, layout="pairs")
+    with pytest.raises(ValueError, match="exceed the rotary tables' 6"):
+        nn.RotaryEmbedding(8, 6)(tg.Tensor(np.zeros((1, 4, 8))), start=3)
 
 
 def test_sinusoidal_table_values():

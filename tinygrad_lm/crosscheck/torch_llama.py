@@ -5,9 +5,21 @@ import torch.nn as tnn
 
 
 def hf_config(config, **extra):
+    """transformers' LlamaConfig (or Qwen2Config) with our config's fields."""
     import transformers
     fields = dict(config.to_dict(), num_key_value_heads=config.kv_heads, head_dim=config.head_size)
+    if config.model_type == "qwen2":
+        for name in ("attention_bias", "mlp_bias"):
+            fields.pop(name)
+        return transformers.Qwen2Config(**fields, **extra)
     return transformers.LlamaConfig(**fields, **extra)
+
+
+def hf_model(config, **extra):
+    """transformers' LlamaForCausalLM (or Qwen2ForCausalLM) for our config, random weights."""
+    import transformers
+    cls = transformers.Qwen2ForCausalLM if config.model_type == "qwen2" else transformers.LlamaForCausalLM
+    return cls(hf_config(config, **extra))
 
 
 class LoopForward(tnn.Module):
@@ -25,5 +37,4 @@ class LoopForward(tnn.Module):
 
 
 def bench_twin(config, device):
-    import transformers
-    return LoopForward(transformers.LlamaForCausalLM(hf_config(config, attn_implementation="sdpa"))).to(device)
+    return LoopForward(hf_model(config, attn_implementation="sdpa")).to(device)

@@ -3,8 +3,9 @@ Transformer as GPT-2, with four changes that today's open models share, each one
 
     GPT-2                                Llama
     LayerNorm (centre, scale, shift)     RMSNorm (scale by the root mean square)       nn.RMSNorm
-    learned position table               rotary positions on q and k (rope_theta)      nn.RotaryEmbedding
-    GELU MLP, 4x wide                    SwiGLU: down(silu(gate(x)) * up(x))           LlamaMLP
+    learned position table               rotary positions on q and k (rope_theta,      nn.RotaryEmbedding
+                                         rope_scaling "linear" / "llama3")
+    GELU MLP, 4x wide                    SwiGLU: down(silu(gate(x)) * up(x))           LlamaMLP, F.swiglu
     one key/value per query head         grouped-query attention: num_key_value_heads  F.*(enable_gqa=True)
                                          (each serves a group of query heads; the KV cache keeps only them)
 
@@ -39,6 +40,8 @@ from .generation import generate
 
 @dataclass
 class LlamaConfig(ModelConfig):
+    model_type = "llama"                      # class attributes, not fields: config.json's names
+    architecture = "LlamaForCausalLM"
     vocab_size: int = 32000
     hidden_size: int = 4096
     intermediate_size: int = 11008
@@ -49,6 +52,7 @@ class LlamaConfig(ModelConfig):
     max_position_embeddings: int = 2048
     rms_norm_eps: float = 1e-6
     rope_theta: float = 10000.0
+    rope_scaling: dict = None                # None, or {"rope_type": "linear" | "llama3", "factor": ...}
     tie_word_embeddings: bool = False
     attention_bias: bool = False             # biases on the q, k, v and o projections
     mlp_bias: bool = False
@@ -65,6 +69,14 @@ class LlamaConfig(ModelConfig):
     @property
     def kv_heads(self):
         return self.num_attention_heads if self.num_key_value_heads is None else self.num_key_value_heads
+
+    @property
+    def qkv_bias(self):
+        return self.attention_bias
+
+    @property
+    def o_bias(self):
+        return self.attention_bias
 
     @property
     def head_size(self):
@@ -86,6 +98,14 @@ class LlamaConfig(ModelConfig):
                 problems.append(f"the head size {self.head_size} must be even (rotary positions turn pairs)")
         if not self.rms_norm_eps > 0 or not self.rope_theta > 0:
             problems.append(f"rms_norm_eps={self.rms_norm_eps} and rope_theta={self.rope_theta} must be > 0")
+        elif self.rope_scaling is not None:
+            if not isinstance(self.rope_scaling, dict):
+                problems.append(f"rope_scaling={self.rope_scaling!r} must be a dict (Hugging Face's) or None")
+            elif not problems:
+                try:
+                    nn.rope_inv_freq(self.head_size, self.rope_theta, self.rope_scaling)
+                except ValueError as e:
+                    problems.append(str(e))
         if self.hidden_act != "silu":
             problems.append(f"hidden_act={self.hidden_act!r}: the Llama family's MLP is SwiGLU ('silu')")
         if problems:
@@ -99,9 +119,11 @@ class LlamaConfig(ModelConfig):
             p = f"model.layers.{i}."
             for name, rows in (("q_proj", H * D), ("k_proj", K * D), ("v_proj", K * D)):
                 yield p + f"self_attn.{name}.weight", (rows, C)
-                if self.attention_bias:
+                if self.qkv_bias:
                     yield p + f"self_attn.{name}.bias", (rows,)
             yield p + "self_attn.o_proj.weight", (C, H * D)
+            if self.o_bias:
+                yield p + "self_attn.o_proj.bias", (C,)
             for name, shape in (("gate_proj", (I, C)), ("up_proj", (I, C)), ("down_proj", (C, I))):
                 yield p + f"mlp.{name}.weight", shape
                 if self.mlp_bias:
@@ -116,14 +138,40 @@ class LlamaConfig(ModelConfig):
         C, I, V, H, K, D, L = (self.hidden_size, self.intermediate_size, self.vocab_size, self.num_attention_heads,
                                self.kv_heads, self.head_size, self.num_hidden_layers)
         per_layer = C * (H + 2 * K) * D + H * D * C + 3 * C * I + 2 * C
-        if self.attention_bias:
+        if self.qkv_bias:
             per_layer += (H + 2 * K) * D
+        if self.o_bias:
+            per_layer += C
         if self.mlp_bias:
             per_layer += 2 * I + C
         return V * C * (1 if self.tie_word_embeddings else 2) + L * per_layer + C
 
     def buffer_numel(self):
         return 2 * self.max_position_embeddings * self.head_size // 2        # the rotary cos and sin tables
+
+
+@dataclass
+class Qwen2Config(LlamaConfig):
+    """Qwen2: a Llama with biases on the q, k and v projections and none on o (fixed, so
+    attention_bias stays False); sliding-window attention (use_sliding_window) is not built."""
+    model_type = "qwen2"
+    architecture = "Qwen2ForCausalLM"
+    use_sliding_window: bool = False
+    sliding_window: int = None
+    max_window_layers: int = 28
+
+    qkv_bias = property(lambda self: True)
+    o_bias = property(lambda self: False)
+
+    def validate(self):
+        problems = []
+        if self.use_sliding_window:
+            problems.append("use_sliding_window=True: sliding-window attention is not built here")
+        if self.attention_bias:
+            problems.append("attention_bias=True: Qwen2's biases are fixed (q, k and v; none on o)")
+        if problems:
+            raise ConfigError("Qwen2Config: " + "; ".join(problems))
+        super().validate()
 
 
 class LlamaAttention(nn.Module):
@@ -135,10 +183,10 @@ class LlamaAttention(nn.Module):
         super().__init__()
         self.num_heads, self.num_key_value_heads, self.head_dim = c.num_attention_heads, c.kv_heads, c.head_size
         H, K, D = self.num_heads, self.num_key_value_heads, self.head_dim
-        self.q_proj = nn.Linear(c.hidden_size, H * D, bias=c.attention_bias)
-        self.k_proj = nn.Linear(c.hidden_size, K * D, bias=c.attention_bias)
-        self.v_proj = nn.Linear(c.hidden_size, K * D, bias=c.attention_bias)
-        self.o_proj = nn.Linear(H * D, c.hidden_size, bias=c.attention_bias)
+        self.q_proj = nn.Linear(c.hidden_size, H * D, bias=c.qkv_bias)
+        self.k_proj = nn.Linear(c.hidden_size, K * D, bias=c.qkv_bias)
+        self.v_proj = nn.Linear(c.hidden_size, K * D, bias=c.qkv_bias)
+        self.o_proj = nn.Linear(H * D, c.hidden_size, bias=c.o_bias)
         self.rotary = rotary                          # shared by every layer: its tables are buffers of the model
         self.attn_probs = nn.AttentionProbs()
 
@@ -175,7 +223,7 @@ class LlamaMLP(nn.Module):
         self.down_proj = nn.Linear(c.intermediate_size, c.hidden_size, bias=c.mlp_bias)
 
     def forward(self, x):
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        return self.down_proj(F.swiglu(self.gate_proj(x), self.up_proj(x)))
 
 
 class LlamaDecoderLayer(nn.Module):
@@ -197,7 +245,8 @@ class LlamaModel(nn.Module):
     def __init__(self, c):
         super().__init__()
         self.embed_tokens = nn.Embedding(c.vocab_size, c.hidden_size)
-        self.rotary_emb = nn.RotaryEmbedding(c.head_size, c.max_position_embeddings, base=c.rope_theta)
+        self.rotary_emb = nn.RotaryEmbedding(c.head_size, c.max_position_embeddings, base=c.rope_theta,
+                                             rope_scaling=c.rope_scaling)
         self.layers = nn.ModuleList([LlamaDecoderLayer(c, self.rotary_emb) for _ in range(c.num_hidden_layers)])
         self.norm = nn.RMSNorm(c.hidden_size, eps=c.rms_norm_eps)
 
@@ -288,7 +337,7 @@ class LlamaForCausalLM(nn.Module):
 
     @classmethod
     def _with_state(cls, config, state, dtype):
-        model = cls(config)
+        model = (Qwen2ForCausalLM if isinstance(config, Qwen2Config) else cls)(config)
         if config.tie_word_embeddings:              # one array under both names, as the state_dict lists it
             state["lm_head.weight"] = state["model.embed_tokens.weight"]
         model.load_state_dict(state)
@@ -299,12 +348,21 @@ class LlamaForCausalLM(nn.Module):
         out = pathlib.Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         c = self.config
-        config = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", **c.to_dict(),
-                  "num_key_value_heads": c.kv_heads, "head_dim": c.head_size, "torch_dtype": "float32"}
+        config = {"architectures": [c.architecture], "model_type": c.model_type, **c.to_dict(),
+                  "num_key_value_heads": c.kv_heads, "head_dim": c.head_size, "torch_dtype": "float32",
+                  # transformers 5's spelling of rope_theta and rope_scaling (4.x reads the two above)
+                  "rope_parameters": {"rope_type": "default", **(c.rope_scaling or {}), "rope_theta": c.rope_theta}}
+        if isinstance(c, Qwen2Config):
+            del config["attention_bias"], config["mlp_bias"]        # not Qwen2Config's fields
         (out / "config.json").write_text(json.dumps(config, indent=1), encoding="utf-8")
         save_file({k: np.ascontiguousarray(t.numpy(), dtype=np.float32) for k, t in self.state_dict().items()
                    if k not in self.tied}, out / "model.safetensors", metadata={"format": "pt"})
         return out
+
+
+class Qwen2ForCausalLM(LlamaForCausalLM):
+    """Qwen2 (Qwen2Config): the same model, q/k/v biases, Hugging Face's class name for
+    save_pretrained and isinstance checks."""
 
 
 def _registered(path):
@@ -381,12 +439,20 @@ def llama_from_folder(folder):
         raw = json.loads(config_path.read_text(encoding="utf-8"))
     except (ValueError, RecursionError) as e:
         raise PretrainedError(f"{config_path} is not valid JSON ({e})") from None
-    if not isinstance(raw, dict) or raw.get("model_type") not in ("llama", "mistral", None):
-        raise PretrainedError(f"{config_path}: model_type {raw.get('model_type')!r} is not a Llama-family model")
-    fields = {f: raw[f] for f in LlamaConfig.__dataclass_fields__ if f in raw and raw[f] is not None}
-    if raw.get("rope_scaling"):
-        raise PretrainedError(f"{config_path}: rope_scaling {raw['rope_scaling']} is not read yet")
-    config = LlamaConfig.from_dict(fields)
+    kinds = {"llama": LlamaConfig, "mistral": LlamaConfig, None: LlamaConfig, "qwen2": Qwen2Config}
+    if not isinstance(raw, dict) or raw.get("model_type") not in kinds:
+        raise PretrainedError(f"{config_path}: model_type {raw.get('model_type')!r} is not a Llama-family model "
+                              f"(read here: {', '.join(k for k in kinds if k)})")
+    config_cls = kinds[raw.get("model_type")]
+    fields = {f: raw[f] for f in config_cls.__dataclass_fields__ if f in raw and raw[f] is not None}
+    fields.update(_rope_fields(raw, config_path))
+    layer_types = raw.get("layer_types") or []
+    if any(t != "full_attention" for t in layer_types):
+        raise PretrainedError(f"{config_path}: layer_types {sorted(set(layer_types))}: only full attention is built")
+    try:
+        config = config_cls.from_dict(fields)
+    except ConfigError as e:
+        raise PretrainedError(f"{config_path}: {e}") from None
     index = folder / "model.safetensors.index.json"
     files = sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.exists() \
         else ["model.safetensors"]
@@ -395,6 +461,19 @@ def llama_from_folder(folder):
         tensors, _ = load_file(folder / name)
         state.update({k: np.asarray(v, dtype=np.float32) for k, v in tensors.items()})
     return config, state
+
+
+def _rope_fields(raw, where):
+    """rope_theta and rope_scaling from config.json in either spelling: transformers 4's two
+    fields, or transformers 5's rope_parameters {"rope_type", "rope_theta", the scaling's keys}."""
+    params = raw.get("rope_parameters")
+    if params is None:
+        return {k: raw[k] for k in ("rope_theta", "rope_scaling") if raw.get(k) is not None}
+    if not isinstance(params, dict) or "rope_theta" not in params:
+        raise PretrainedError(f"{where}: rope_parameters {params!r} has no rope_theta")
+    scaling = {k: v for k, v in params.items() if k != "rope_theta"}
+    default = scaling.get("rope_type", scaling.get("type", "default")) == "default"
+    return {"rope_theta": params["rope_theta"], "rope_scaling": None if default else scaling}
 
 
 FAMILY = Family("llama", LlamaForCausalLM, LlamaConfig, commands=("sample", "chat", "attention", "genome-report"),

@@ -5,14 +5,14 @@ from . import functional, init
 from .attention import AttentionProbs, CausalSelfAttention, Head, KVCache, MultiHeadAttention, capture_attention
 from .layers import GELU, Dropout, Embedding, LayerNorm, Linear, ReLU, RMSNorm
 from .module import Module, ModuleList, Parameter, Sequential, eval_mode, functional_call
-from .positional import LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding
+from .positional import LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding, rope_inv_freq
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from .transformer import (MultiheadAttention, Transformer, TransformerDecoder, TransformerDecoderLayer,
                           TransformerEncoder, TransformerEncoderLayer)
 
 __all__ = ["Module", "Parameter", "Sequential", "ModuleList", "Linear", "Embedding", "LayerNorm", "RMSNorm",
            "Dropout", "ReLU", "GELU", "Head", "MultiHeadAttention", "CausalSelfAttention", "KVCache",
-           "LearnedPositionalEmbedding", "SinusoidalPositionalEncoding", "RotaryEmbedding",
+           "LearnedPositionalEmbedding", "SinusoidalPositionalEncoding", "RotaryEmbedding", "rope_inv_freq",
            "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
            "MultiheadAttention", "Transformer", "TransformerEncoder", "TransformerDecoder",
            "TransformerEncoderLayer", "TransformerDecoderLayer",

@@ -14,11 +14,12 @@ import numpy as np
 
 from .. import backend
 from ..ops import (CrossEntropy, Linear as LinearOp, Dropout, Embedding, GELUErf, GELUTanh, LayerNorm, RMSNorm, LogSoftmax,
-                   PackedCausalAttention, ReLU, ScaledDotProductAttention, Softmax, causal_mask)
+                   PackedCausalAttention, ReLU, Rotary, ScaledDotProductAttention, SiLU, Softmax, SwiGLU, causal_mask)
+from ..ops.rotary import pair_slices
 from ..ops import checks        # checks.check_indices: cross_entropy's argument `check_indices` hides the name
 from ..ops.checks import broadcast_shape
 from ..ops.unary import SQRT_2_OVER_PI
-from ..tensor import Tensor, as_tensor, raw
+from ..tensor import Tensor, as_tensor, cat, raw, stack
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -35,9 +36,28 @@ def relu(input, inplace=False):
 
 
 def silu(input, inplace=False):
-    """SiLU (swish), x * sigmoid(x), composed from primitives (autograd derives the backward)."""
+    """SiLU (swish), x * sigmoid(x), fused (ops/unary.py SiLU: the backward as numbered steps)."""
     _no_inplace(inplace, "silu")
-    return input * input.sigmoid()
+    return SiLU.apply(input)
+
+
+def silu_composite(x):
+    """SiLU from primitives: x * sigmoid(x) (autograd derives the backward)."""
+    return x * x.sigmoid()
+
+
+def swiglu(gate, up):
+    """SwiGLU's gate, silu(gate) * up, fused (ops/unary.py SwiGLU), for gate = x W_gate and
+    up = x W_up of the same shape; Llama's MLP is down_proj(swiglu(gate_proj(x), up_proj(x))).
+    PyTorch has no function of this name: the composite twin is what a PyTorch model writes."""
+    if tuple(gate.shape) != tuple(up.shape):
+        raise ValueError(f"swiglu: gate {tuple(gate.shape)} and up {tuple(up.shape)} must have the same shape")
+    return SwiGLU.apply(gate, up)
+
+
+def swiglu_composite(gate, up):
+    """silu(gate) * up from primitives."""
+    return silu_composite(gate) * up
 
 
 def gelu(input, approximate="none"):
@@ -52,6 +72,38 @@ def gelu(input, approximate="none"):
 def gelu_composite(x):
     """GPT-2's tanh GELU from primitives: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
     return 0.5 * x * (1 + (SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)).tanh())
+
+
+def rotary_embedding(input, cos, sin, layout="half"):
+    """Rotary positions on `input` (..., T, D): each pair of coordinates turned by the angle whose
+    cos and sin are the tables (T, D/2) (Tensors or arrays on input's device, not differentiated).
+    layout "half": coordinate i pairs with i + D/2 (Hugging Face's rotate_half); "interleaved":
+    2i pairs with 2i + 1 (Meta's Llama, GGUF's order). Fused (ops/rotary.py). PyTorch has no
+    function of this name; nn.RotaryEmbedding makes the tables."""
+    T, D = input.shape[-2], input.shape[-1]
+    pair_slices(layout, D)                            # refuses an unknown layout by name
+    cos, sin = _rotary_tables(cos, sin, input)
+    if D % 2 or tuple(cos.shape) != (T, D // 2) or tuple(sin.shape) != (T, D // 2):
+        raise ValueError(f"rotary_embedding: input (..., {T}, {D}) needs an even D and cos, sin tables of shape "
+                         f"({T}, {D // 2}), got {tuple(cos.shape)} and {tuple(sin.shape)}")
+    return Rotary.apply(input, cos=cos, sin=sin, layout=layout)
+
+
+def _rotary_tables(cos, sin, like):
+    """The cos and sin tables as arrays on like's device, in like's dtype."""
+    return tuple(t if t.dtype == like.dtype else t.astype(like.dtype)
+                 for t in (raw(cos, like.device), raw(sin, like.device)))
+
+
+def rotary_embedding_composite(x, cos, sin, layout="half"):
+    """The same rotation from primitives (indexing, products, one concatenation)."""
+    first, second = pair_slices(layout, x.shape[-1])
+    cos, sin = (Tensor._from_array(t, x.device) for t in _rotary_tables(cos, sin, x))
+    x1, x2 = x[..., first], x[..., second]
+    y1, y2 = x1 * cos - x2 * sin, x2 * cos + x1 * sin
+    if layout == "half":
+        return cat([y1, y2], dim=-1)
+    return stack([y1, y2], dim=-1).reshape(x.shape)   # (..., D/2, 2) -> pairs side by side again
 
 
 def softmax(input, dim):

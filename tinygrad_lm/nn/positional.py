@@ -12,7 +12,8 @@ import numpy as np
 
 from .. import backend
 
-from ..tensor import Tensor, cat
+from ..ops.rotary import pair_slices
+from ..tensor import Tensor
 from . import functional as F
 from .layers import Embedding
 from .module import Module
@@ -51,17 +52,62 @@ class SinusoidalPositionalEncoding(Module):
         return self.table[start:start + T]
 
 
+ROPE_TYPES = ("default", "linear", "llama3")
+
+
+def rope_inv_freq(head_dim, base=10000.0, rope_scaling=None):
+    """The rotation speeds f_i = base^(-2i/D), i < D/2, as Hugging Face computes them for
+    rope_scaling's "rope_type" (or "type"):
+    - None / "default": as is;
+    - "linear": every f_i / factor (positions squeezed by the factor);
+    - "llama3" (Llama 3.1): wavelengths 2 pi / f_i shorter than original_max_position_embeddings /
+      high_freq_factor kept, longer than ... / low_freq_factor divided by factor, and those between
+      blended: f (1 - s) / factor + f s with s = (original / wavelength - low) / (high - low).
+      Fast rotations (local order) stay, slow ones (long range) stretch to the longer context.
+    Any other type is refused by name."""
+    inv_freq = base ** (-np.arange(0, head_dim, 2) / head_dim)
+    if not rope_scaling:
+        return inv_freq
+    kind = rope_scaling.get("rope_type", rope_scaling.get("type", "default"))
+    if kind not in ROPE_TYPES:
+        raise ValueError(f"rope_scaling type {kind!r} is not built here (built: {', '.join(ROPE_TYPES)})")
+    if kind == "default":
+        return inv_freq
+    try:
+        factor = float(rope_scaling["factor"])
+        if kind == "linear":
+            return inv_freq / factor
+        low, high = float(rope_scaling["low_freq_factor"]), float(rope_scaling["high_freq_factor"])
+        original = float(rope_scaling["original_max_position_embeddings"])
+    except KeyError as e:
+        raise ValueError(f"rope_scaling {rope_scaling}: {kind} scaling needs {e.args[0]!r}") from None
+    if not (factor > 0 and high > low > 0 and original > 0):
+        raise ValueError(f"rope_scaling {rope_scaling}: needs factor > 0 and high_freq_factor > low_freq_factor > 0")
+    wavelength = 2 * math.pi / inv_freq
+    scaled = np.where(wavelength > original / low, inv_freq / factor, inv_freq)
+    smooth = (original / wavelength - low) / (high - low)
+    blended = (1 - smooth) * scaled / factor + smooth * scaled
+    between = (wavelength >= original / high) & (wavelength <= original / low)
+    return np.where(between, blended, scaled)
+
+
 class RotaryEmbedding(Module):
-    """RoPE (half-split layout): for a head vector x = [x1, x2] (halves of size D/2) at position t,
-        rope(x) = [x1 cos(t f) - x2 sin(t f),  x2 cos(t f) + x1 sin(t f)],  f_i = base^(-2i/D).
+    """RoPE: for a head vector at position t, each pair (x1, x2) of coordinates is turned by the
+    angle t f_i, f_i = base^(-2i/D) (see rope_inv_freq for rope_scaling):
+        rope(x) = [x1 cos(t f) - x2 sin(t f),  x2 cos(t f) + x1 sin(t f)].
     A rotation keeps lengths; rotating q by t_q and k by t_k makes q.k depend on t_q - t_k only.
+    layout "half" pairs coordinate i with i + D/2 (Hugging Face's), "interleaved" 2i with 2i + 1
+    (Meta's, GGUF's); fused=False runs the composite twin (autograd derives the backward).
     """
 
-    def __init__(self, head_dim, block_size, base=10000.0, dtype=np.float32):
+    def __init__(self, head_dim, block_size, base=10000.0, dtype=np.float32, rope_scaling=None, layout="half",
+                 fused=True):
         super().__init__()
         if head_dim % 2:
             raise ValueError(f"rotary embeddings need an even head size, got {head_dim}")
-        inv_freq = base ** (-np.arange(0, head_dim, 2) / head_dim)
+        pair_slices(layout, head_dim)
+        self.layout, self.fused = layout, fused
+        inv_freq = rope_inv_freq(head_dim, base, rope_scaling)
         angles = np.arange(block_size)[:, None] * inv_freq[None, :]       # (T, D/2)
         # the tables in float64, cast once for each dtype and device that asks (a float64 model
         # gets float64 tables, not float32 ones widened: gradient checks see the exact rotation)
@@ -78,10 +124,10 @@ class RotaryEmbedding(Module):
 
     def forward(self, x, start=0):
         """Rotate x of shape (..., T, D) for positions start..start+T-1."""
-        T, half = x.shape[-2], x.shape[-1] // 2
+        T = x.shape[-2]
+        if start + T > self.cos_table.shape[0]:
+            raise ValueError(f"positions {start}..{start + T - 1} exceed the rotary tables' {self.cos_table.shape[0]}")
         cos, sin = self.tables(x.dtype, x.device)
         cos, sin = cos[start:start + T], sin[start:start + T]
-        x1, x2 = x[..., :half], x[..., half:]
-        return cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
-
-
+        rotate = F.rotary_embedding if self.fused else F.rotary_embedding_composite
+        return rotate(x, cos, sin, self.layout)

@@ -11,11 +11,12 @@ from .fused import (CrossEntropy, LayerNorm, Linear, PackedCausalAttention, RMSN
 from .matmul import MatMul
 from .nn import Dropout, Embedding
 from .recurrent import GRUSequence, LSTMSequence, RNNSequence
+from .rotary import Rotary
 from .reduce import Cumsum, Max, Mean, Min, Std, Sum, Var
 from .shape import (Clone, Concatenate, Expand, Flip, Gather, GetItem, MaskedFill, Permute, Repeat, Reshape,
                     Where, scatter_add)
 from .softmax import LogSoftmax, LogSumExp, Softmax
-from .unary import Abs, Clamp, Exp, GELUErf, GELUTanh, Log, ReLU, Rsqrt, Sigmoid, Sqrt, Tanh
+from .unary import Abs, Clamp, Exp, GELUErf, GELUTanh, Log, ReLU, Rsqrt, Sigmoid, SiLU, Sqrt, SwiGLU, Tanh
 
 __all__ = [
     "Add", "Sub", "Mul", "Div", "Neg", "Pow", "MatMul", "Sum", "Mean", "Max", "Var", "Exp", "Log",
@@ -25,4 +26,5 @@ __all__ = [
     "unbroadcast", "scatter_add", "check_indices", "causal_mask",
     "PowTensor", "Maximum", "Minimum", "Min", "Cumsum", "Abs", "Clamp", "Rsqrt", "LogSumExp", "Expand",
     "Flip", "Repeat", "Gather", "Clone", "Cast", "Std", "RNNSequence", "LSTMSequence", "GRUSequence",
+    "SiLU", "SwiGLU", "Rotary",
 ]

@@ -1,4 +1,5 @@
-"""Elementwise functions of one tensor: exp, log, sqrt, rsqrt, abs, clamp, tanh, sigmoid, relu, gelu.
+"""Elementwise functions of one tensor: exp, log, sqrt, rsqrt, abs, clamp, tanh, sigmoid, relu, gelu,
+silu; and SwiGLU's gate, silu(a) * b, elementwise in two.
 
 Where the derivative is easiest to write with the output (exp, sqrt, tanh, sigmoid) the forward
 keeps the output, not the input.
@@ -114,6 +115,51 @@ class Sigmoid(Function):
 
     def backward(self, grad):
         return grad * self.y * (1 - self.y)
+
+
+class SiLU(Function):
+    """SiLU (swish), y = x s with s = sigmoid(x): Llama's activation.
+
+    Forward keeps x and s. Backward, with g = dL/dy:
+      1. ds/dx = s (1 - s)                      (the sigmoid's derivative)
+      2. dy/dx = s + x ds/dx = s (1 + x (1 - s))  (product rule on x * s)
+      3. g_x   = g dy/dx
+    """
+
+    def forward(self, x):
+        self.x, self.s = x, 0.5 * (1 + self.xp.tanh(0.5 * x))     # sigmoid through tanh: no overflow
+        return x * self.s
+
+    def backward(self, grad):
+        x, s = self.x, self.s
+        dy_dx = s * (1 + x * (1 - s))                                # 1, 2
+        return grad * dy_dx                                          # 3
+
+
+class SwiGLU(Function):
+    """SwiGLU's gate, h = silu(a) * b, with a = x W_gate and b = x W_up (Llama's MLP is then
+    down_proj(h)). Fused: the hidden activations are the MLP's largest arrays, and the composite
+    silu(a) * b keeps three of them (sigmoid, silu, product) for backward; this keeps a, b and s.
+
+    Forward keeps a, b and s = sigmoid(a). Backward, with g = dL/dh:
+      1. silu(a)       = a s
+      2. g_b           = g silu(a)                       (h is linear in b)
+      3. d silu / da   = s (1 + a (1 - s))               (as SiLU's step 2)
+      4. g_a           = g b d silu / da
+    """
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        self.s = 0.5 * (1 + self.xp.tanh(0.5 * a))
+        return a * self.s * b
+
+    def backward(self, grad):
+        a, b, s = self.a, self.b, self.s
+        silu_a = a * s                                               # 1
+        g_b = grad * silu_a                                          # 2
+        dsilu_da = s * (1 + a * (1 - s))                             # 3
+        g_a = grad * b * dsilu_da                                    # 4
+        return g_a, g_b
 
 
 class ReLU(Function):

@@ -12,6 +12,9 @@ Encoding a text, as Hugging Face's tokenizers library does:
    rank is merged again and again until no pair is a merge; each resulting string is one id.
 Decoding maps ids back to strings, then the characters back to bytes.
 """
+import json
+import pathlib
+
 import regex
 
 from .base import Tokenizer, check_ids
@@ -32,9 +35,11 @@ CONTROL, USER_DEFINED = 3, 4          # GGUF token types whose text is split out
 class ByteLevelBPETokenizer(Tokenizer):
     kind = "byte-level-bpe"
 
-    def __init__(self, vocab, merges, pre_tokenizer="gpt2", special_tokens=()):
+    def __init__(self, vocab, merges, pre_tokenizer="gpt2", special_tokens=(), ignore_merges=False):
         """vocab: token texts in id order; merges: "a b" strings (or [a, b] pairs) by rank;
-        special_tokens: texts of vocab entries matched whole before BPE."""
+        special_tokens: texts of vocab entries matched whole before BPE; ignore_merges (Llama 3's
+        tokenizer.json): a piece that is itself a vocabulary entry is that one id, unmerged."""
+        self.ignore_merges = ignore_merges
         if pre_tokenizer not in PRE_TOKENIZERS:
             raise TokenizerFileError(f"pre-tokenizer {pre_tokenizer!r} is not known (known: "
                                      f"{', '.join(PRE_TOKENIZERS)})")
@@ -69,6 +74,32 @@ class ByteLevelBPETokenizer(Tokenizer):
         special = [] if types is None else [t for t, k in zip(tokens, types) if k in (CONTROL, USER_DEFINED)]
         return cls(tokens, merges, metadata.get("tokenizer.ggml.pre", "gpt2"), special)
 
+    @classmethod
+    def from_tokenizer_json(cls, path):
+        """The tokenizer a Hugging Face ``tokenizer.json`` describes (a file, or a folder holding
+        one): model BPE (vocab {text: id}; merges spelled "a b" or ["a", "b"]), its added_tokens
+        split out first, the pre-tokenizer recognised by its pieces (TOKENIZER_JSON_PRE)."""
+        path = pathlib.Path(path)
+        path = path / "tokenizer.json" if path.is_dir() else path
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError) as e:
+            raise TokenizerFileError(f"{path}: not a readable tokenizer.json ({e})") from None
+        model = d.get("model") if isinstance(d, dict) else None
+        if not isinstance(model, dict) or model.get("type") != "BPE" or not isinstance(model.get("vocab"), dict) \
+                or not isinstance(model.get("merges"), list):
+            raise TokenizerFileError(f"{path}: model is not BPE with a vocab and merges (this reader knows byte-level BPE)")
+        if model.get("byte_fallback"):
+            raise TokenizerFileError(f"{path}: byte_fallback BPE (SentencePiece-style, Llama 2) is not read here")
+        by_id = {i: t for t, i in model["vocab"].items()}
+        added = [a for a in d.get("added_tokens") or [] if isinstance(a, dict) and "id" in a and "content" in a]
+        by_id.update({a["id"]: a["content"] for a in added})
+        if sorted(by_id) != list(range(len(by_id))):
+            raise TokenizerFileError(f"{path}: the token ids are not 0..{len(by_id) - 1} without gaps")
+        tokens = [by_id[i] for i in range(len(by_id))]
+        return cls(tokens, model["merges"], pre_tokenizer_of(d.get("pre_tokenizer"), path),
+                   [a["content"] for a in added], ignore_merges=bool(model.get("ignore_merges")))
+
     # ------------------------------------------------------------------ encoding
     @property
     def vocab_size(self):
@@ -79,6 +110,8 @@ class ByteLevelBPETokenizer(Tokenizer):
         if got is not None:
             return got
         parts = [self._byte_char[b] for b in piece.encode("utf-8")]
+        if self.ignore_merges and "".join(parts) in self.ids:
+            parts = ["".join(parts)]
         ranks = self.ranks
         while len(parts) > 1:
             best, at = None, -1
@@ -132,8 +165,44 @@ class ByteLevelBPETokenizer(Tokenizer):
 
     def to_dict(self):
         return {"tokens": self.tokens, "merges": [" ".join(m) for m in self.merges],
-                "pre_tokenizer": self.pre_tokenizer, "special_tokens": list(self.special_tokens)}
+                "pre_tokenizer": self.pre_tokenizer, "special_tokens": list(self.special_tokens),
+                "ignore_merges": self.ignore_merges}
 
     @classmethod
     def from_dict(cls, d):
-        return cls(d["tokens"], d["merges"], d.get("pre_tokenizer", "gpt2"), d.get("special_tokens", ()))
+        return cls(d["tokens"], d["merges"], d.get("pre_tokenizer", "gpt2"), d.get("special_tokens", ()),
+                   d.get("ignore_merges", False))
+
+
+def _describe(step):
+    """A tokenizer.json pre-tokenizer step as a comparable tuple."""
+    kind = step.get("type") if isinstance(step, dict) else None
+    if kind == "ByteLevel":
+        return ("ByteLevel", bool(step.get("use_regex", True)))
+    if kind == "Digits":
+        return ("Digits", bool(step.get("individual_digits")))
+    if kind == "Split":
+        pattern = step.get("pattern") or {}
+        return ("Split", pattern.get("Regex", pattern.get("String")))
+    return (kind,)
+
+
+# tokenizer.json's pre_tokenizer, step by step -> the name in PRE_TOKENIZERS
+TOKENIZER_JSON_PRE = {
+    (("ByteLevel", True),): "gpt2",
+    (("Digits", True), ("ByteLevel", True)): "smollm",
+    (("Split", LLAMA3_PATTERN), ("ByteLevel", False)): "llama-bpe",
+    (("Split", QWEN2_PATTERN), ("ByteLevel", False)): "qwen2",
+}
+
+
+def pre_tokenizer_of(spec, where="tokenizer.json"):
+    """The PRE_TOKENIZERS name of a tokenizer.json pre_tokenizer (a step or a Sequence of steps);
+    one not known is refused, its steps named."""
+    steps = spec.get("pretokenizers") if isinstance(spec, dict) and spec.get("type") == "Sequence" else [spec]
+    described = tuple(_describe(step) for step in steps or [])
+    name = TOKENIZER_JSON_PRE.get(described)
+    if name is None:
+        raise TokenizerFileError(f"{where}: pre_tokenizer {described} is not one of the known rules "
+                                 f"({', '.join(PRE_TOKENIZERS)})")
+    return name
