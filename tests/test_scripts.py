@@ -1,5 +1,6 @@
 """The Polaris job scripts and the GPU check script: valid bash, the fields PBS needs, and an
-affinity wrapper that really gives each local rank its own GPU."""
+affinity wrapper that really gives each local rank its own GPU; the seed sweep and the Llama
+benchmark's smoke run."""
 import os
 import pathlib
 import subprocess
@@ -46,3 +47,22 @@ def test_seed_sweep_trains_each_seed_and_summarises(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("in-loop val") == 3 and "seed     1:" in out.stdout and "seed     2:" in out.stdout
     assert "baby, 2 steps, 2 seeds:" in out.stdout and out.stdout.count("2/2 at most 100.0") == 2
+
+
+def test_the_llama_benchmark_runs_each_engine_in_its_own_process_and_counts_the_cache():
+    """bench/bench_llama.py --smoke: a tiny random Llama through the same rounds, floor and cache
+    accounting as the SmolLM2 run (BENCHMARKS.md); the cache line is the measured arrays' bytes."""
+    import re
+    import sys
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_llama.py"), "--smoke", "--rounds", "2"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    decode = re.search(r"\| decode tok/s \| ([\d.]+) \|", out.stdout)
+    assert decode and float(decode.group(1)) > 0, out.stdout
+    cache = re.search(r"KV cache after (\d+) tokens: ([\d,]+) bytes \((\d+) key/value heads, per layer k and v "
+                      r"\[(\d+), (\d+), (\d+), (\d+)\] float32\); (\d+)-head multi-head attention: ([\d,]+) bytes",
+                      out.stdout)
+    assert cache, out.stdout
+    tokens, kv_bytes, kv_heads, b, h, t, d, heads, mha_bytes = (int(g.replace(",", "")) for g in cache.groups())
+    assert h == kv_heads and t == tokens and kv_bytes % (2 * b * h * t * d * 4) == 0
+    assert mha_bytes * kv_heads == kv_bytes * heads                # the cache grows with the key/value heads only
