@@ -91,7 +91,6 @@ def smollm2_path():
 def child_ours(args):
     import numpy as np
     sys.path.insert(0, str(ROOT))
-    import threadpoolctl
     from tinygrad_lm.models.generation import generate
     from tinygrad_lm.models.llama import LlamaConfig, LlamaForCausalLM
     from tinygrad_lm.tensor import no_grad
@@ -120,8 +119,12 @@ def child_ours(args):
     n = out.shape[1]
     mha_bytes = c.num_hidden_layers * 2 * c.num_attention_heads * n * c.head_size * caches[0].k.data.itemsize
     weight_bytes = 4 * sum(int(np.prod(shape)) for _, shape in c.iter_parameter_shapes())
-    blas = [(i.get("internal_api"), i.get("architecture"), i.get("num_threads"))
-            for i in threadpoolctl.threadpool_info()]
+    try:                                                  # the BLAS kernel, where threadpoolctl can say
+        import threadpoolctl
+        blas = [(i.get("internal_api"), i.get("architecture"), i.get("num_threads"))
+                for i in threadpoolctl.threadpool_info()]
+    except ImportError:
+        blas = "unknown (pip install threadpoolctl to name it)"
     return {"prefill": prefill, "decode": decode, "rss_mb": peak, "ids": out[0, ids.shape[1]:].tolist(),
             "kv_bytes": kv_bytes, "kv_tokens": n, "kv_heads": c.kv_heads, "kv_shape": list(caches[0].k.shape),
             "kv_dtype": str(caches[0].k.data.dtype), "mha_bytes": mha_bytes, "heads": c.num_attention_heads,

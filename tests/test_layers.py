@@ -277,3 +277,14 @@ def test_explicit_boolean_attention_mask(rng):
     out, weights = F.scaled_dot_product_attention(q, k, v, attn_mask=only_first, return_weights=True)
     np.testing.assert_allclose(weights.numpy()[..., 0], 1.0)
     np.testing.assert_allclose(out.numpy(), np.repeat(v.numpy()[:, :1], 4, axis=1), rtol=1e-12)
+
+
+def test_no_init_weights_draws_nothing_and_leaves_the_generator_alone():
+    tg.manual_seed(0)
+    expected = nn.Linear(3, 4).weight.numpy()
+    tg.manual_seed(0)
+    with nn.init.no_init_weights():
+        skipped = nn.Linear(3, 4)
+    assert not skipped.weight.numpy().any() and not skipped.bias.numpy().any()
+    np.testing.assert_array_equal(nn.Linear(3, 4).weight.numpy(), expected)     # no draw was spent
+    assert nn.init._skip_random is False

@@ -337,7 +337,8 @@ class LlamaForCausalLM(nn.Module):
 
     @classmethod
     def _with_state(cls, config, state, dtype):
-        model = (Qwen2ForCausalLM if isinstance(config, Qwen2Config) else cls)(config)
+        with nn.init.no_init_weights():             # every weight is loaded next: draw none
+            model = (Qwen2ForCausalLM if isinstance(config, Qwen2Config) else cls)(config)
         if config.tie_word_embeddings:              # one array under both names, as the state_dict lists it
             state["lm_head.weight"] = state["model.embed_tokens.weight"]
         model.load_state_dict(state)

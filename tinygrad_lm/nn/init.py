@@ -1,17 +1,36 @@
 """Parameter initialisers. Values are drawn on the host from the package's seeded generator
 (tinygrad_lm.random), so a seed gives the same model on every device."""
+import contextlib
 import math
 
 from .. import backend, random
 
+_skip_random = False
+
+
+@contextlib.contextmanager
+def no_init_weights():
+    """Within it, uniform_ and normal_ draw nothing (the parameters keep their zeros): for a model
+    whose every weight is about to be loaded (from_pretrained), so that building it costs neither
+    the random draws nor their float64 temporaries (a 49,152 x 576 embedding's are 226 MB).
+    transformers' context of the same name does the same."""
+    global _skip_random
+    previous, _skip_random = _skip_random, True
+    try:
+        yield
+    finally:
+        _skip_random = previous
+
 
 def uniform_(p, low, high):
-    p.data[...] = _put(p, random.generator().uniform(low, high, size=p.shape))
+    if not _skip_random:
+        p.data[...] = _put(p, random.generator().uniform(low, high, size=p.shape))
     return p
 
 
 def normal_(p, mean=0.0, std=1.0):
-    p.data[...] = _put(p, random.generator().normal(mean, std, size=p.shape))
+    if not _skip_random:
+        p.data[...] = _put(p, random.generator().normal(mean, std, size=p.shape))
     return p
 
 
