@@ -8,6 +8,7 @@ from .checks import check_indices
 from .dtypes import Cast
 from .fused import (CrossEntropy, LayerNorm, Linear, PackedCausalAttention, RMSNorm, ScaledDotProductAttention,
                     causal_mask)
+from .lora import LoRALinear
 from .matmul import MatMul
 from .nn import Dropout, Embedding
 from .recurrent import GRUSequence, LSTMSequence, RNNSequence
@@ -26,5 +27,5 @@ __all__ = [
     "unbroadcast", "scatter_add", "check_indices", "causal_mask",
     "PowTensor", "Maximum", "Minimum", "Min", "Cumsum", "Abs", "Clamp", "Rsqrt", "LogSumExp", "Expand",
     "Flip", "Repeat", "Gather", "Clone", "Cast", "Std", "RNNSequence", "LSTMSequence", "GRUSequence",
-    "SiLU", "SwiGLU", "Rotary",
+    "SiLU", "SwiGLU", "Rotary", "LoRALinear",
 ]

@@ -1,0 +1,129 @@
+"""LoRA (nn/lora.py, ops/lora.py, io/peft.py): the fused op == composite == finite differences
+(float64, random upstream gradients, cpu and strict) with no gradient for the frozen weight;
+get_peft_model leaves only the adapters trainable; merge == unmerged; peft's LoRA layer gives the
+same outputs and gradients, and adapters load both ways in peft's format."""
+import importlib.util
+
+import numpy as np
+import pytest
+
+import tinygrad_lm as tg
+from tinygrad_lm import backend, nn
+from tinygrad_lm.errors import PretrainedError
+from tinygrad_lm.gradcheck import gradcheck
+from tinygrad_lm.io.peft import load_adapter, save_adapter
+from tinygrad_lm.models import LlamaConfig, LlamaForCausalLM
+from tinygrad_lm.tensor import no_grad
+
+HAS_PEFT = all(importlib.util.find_spec(m) is not None for m in ("torch", "transformers", "peft"))
+needs_peft = pytest.mark.skipif(not HAS_PEFT, reason="needs peft: pip install torch==2.13.0 transformers peft")
+
+
+def _layer(rng, bias=True, device="cpu"):
+    tg.manual_seed(0)
+    layer = nn.LoraLinear(nn.Linear(5, 4, bias=bias, dtype=np.float64), r=3, lora_alpha=6).to(device)
+    layer.lora_B.weight.data[...] = backend.to_device(rng.standard_normal((4, 3)), device)   # B = 0 hides dA
+    return layer
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_fused_equals_composite_equals_finite_differences(rng, device, bias):
+    layer = _layer(rng, bias, device)
+    x = rng.standard_normal((2, 3, 5))
+    grads = []
+    for fused in (True, False):
+        layer.fused = fused
+        for p in layer.parameters():
+            p.grad = None
+        xt = tg.Tensor(backend.to_device(x, device), requires_grad=True)
+        y = layer(xt)
+        y.backward(backend.to_device(np.random.default_rng(5).standard_normal(y.shape), device))
+        grads.append([y.numpy(), xt.grad.numpy(), layer.lora_A.weight.grad.numpy(), layer.lora_B.weight.grad.numpy()])
+        assert layer.base_layer.weight.grad is None                 # frozen: no gradient made
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    layer.fused = True
+
+    def f(x, A, B):
+        layer.lora_A.weight, layer.lora_B.weight = A, B
+        return layer(x)
+    gradcheck(f, [tg.Tensor(backend.to_device(v, device), requires_grad=True)
+                  for v in (x, layer.lora_A.weight.numpy(), layer.lora_B.weight.numpy())])
+
+
+def test_only_the_adapters_train_and_merging_changes_nothing(rng):
+    tg.manual_seed(1)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=31, hidden_size=16, intermediate_size=24, num_hidden_layers=2,
+                                         num_attention_heads=4, num_key_value_heads=2,
+                                         max_position_embeddings=12)).double()
+    ids = rng.integers(0, 31, (2, 7))
+    with no_grad():
+        before = model(ids)[0].numpy()
+    nn.get_peft_model(model, nn.LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj", "down_proj"]))
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert len(trainable) == 2 * 3 * 2 and all(".lora_A." in n or ".lora_B." in n for n in trainable)
+    with no_grad():
+        np.testing.assert_allclose(model(ids)[0].numpy(), before, rtol=1e-12, atol=1e-12)   # B = 0: unchanged
+    for _, layer in nn.lora.lora_layers(model):
+        layer.lora_B.weight.data[...] = rng.standard_normal(layer.lora_B.weight.shape) * 0.1
+    with no_grad():
+        adapted = model(ids)[0].numpy()
+        assert not np.allclose(adapted, before)
+        for _, layer in nn.lora.lora_layers(model):
+            layer.merge()
+        np.testing.assert_allclose(model(ids)[0].numpy(), adapted, rtol=1e-10, atol=1e-12)
+        for _, layer in nn.lora.lora_layers(model):
+            layer.unmerge()
+        np.testing.assert_allclose(model(ids)[0].numpy(), adapted, rtol=1e-10, atol=1e-12)
+        nn.merge_and_unload(model)
+        assert not nn.lora.lora_layers(model)
+        np.testing.assert_allclose(model(ids)[0].numpy(), adapted, rtol=1e-10, atol=1e-12)
+
+
+def test_bad_configs_and_foreign_adapters_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="r=0 must be an integer >= 1"):
+        nn.LoraConfig(r=0)
+    small = dict(vocab_size=31, hidden_size=16, intermediate_size=24, num_hidden_layers=1, num_attention_heads=4,
+                 max_position_embeddings=12)
+    with pytest.raises(ValueError, match="no Linear named"):
+        nn.get_peft_model(LlamaForCausalLM(LlamaConfig(**small)), nn.LoraConfig(target_modules=["c_attn"]))
+    model = nn.get_peft_model(LlamaForCausalLM(LlamaConfig(**small)), nn.LoraConfig(r=2))
+    save_adapter(model, tmp_path / "a")
+    other = LlamaForCausalLM(LlamaConfig(**{**small, "hidden_size": 32}))
+    with pytest.raises(PretrainedError, match="has shape"):
+        load_adapter(other, tmp_path / "a")
+    with pytest.raises(PretrainedError, match="not a readable adapter config"):
+        load_adapter(LlamaForCausalLM(LlamaConfig(**small)), tmp_path / "missing")
+
+
+@needs_peft
+def test_peft_loads_our_adapter_and_we_load_peft_s(tmp_path):
+    import peft
+    import torch
+    from tests.test_llama import _norms_in_the_models_dtype, _share_rope_tables
+    from tinygrad_lm.crosscheck.torch_llama import hf_model
+    config = LlamaConfig(vocab_size=31, hidden_size=16, intermediate_size=24, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=12)
+    tg.manual_seed(2)
+    ours = LlamaForCausalLM(config).double()
+    theirs = hf_model(config, attn_implementation="sdpa").double().eval()
+    theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
+    _norms_in_the_models_dtype(theirs)
+    nn.get_peft_model(ours, nn.LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"]))
+    rng = np.random.default_rng(3)
+    for _, layer in nn.lora.lora_layers(ours):                  # float32 values: the file's precision
+        layer.lora_B.weight.data[...] = (rng.standard_normal(layer.lora_B.weight.shape) * 0.1).astype(np.float32)
+        layer.lora_A.weight.data[...] = layer.lora_A.weight.numpy().astype(np.float32)
+    save_adapter(ours, tmp_path / "ours")
+    wrapped = peft.PeftModel.from_pretrained(theirs, tmp_path / "ours").double().eval()
+    ids = rng.integers(0, 31, (1, 6))
+    _share_rope_tables(ours, theirs)                 # float32 tables in both (test_llama.py says why)
+    with no_grad(), torch.no_grad():
+        np.testing.assert_allclose(ours(ids)[0].numpy(), wrapped(torch.tensor(ids)).logits.numpy(), rtol=1e-10,
+                                   atol=1e-12)
+    wrapped.save_pretrained(tmp_path / "theirs")
+    tg.manual_seed(2)
+    again = load_adapter(LlamaForCausalLM(config).double(), tmp_path / "theirs")
+    _share_rope_tables(again, theirs)
+    with no_grad():
+        np.testing.assert_allclose(again(ids)[0].numpy(), ours(ids)[0].numpy(), rtol=1e-12, atol=1e-12)

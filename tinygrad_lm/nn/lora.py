@@ -1,0 +1,144 @@
+"""LoRA adapters with peft's names: LoraConfig, get_peft_model (wrap the target Linears and freeze
+everything else), LoraLinear (base_layer, lora_A, lora_B; merge / unmerge), merge_and_unload.
+
+A pretrained Linear W (out, in) stays frozen; beside it train A (r, in) and B (out, r):
+    y = x W^T + b + (lora_alpha / r) * x A^T B^T
+B starts at zero, so the adapted model starts as the pretrained one; A starts as peft's (PyTorch's
+Linear default, kaiming-uniform with a = sqrt(5)). Fused (ops/lora.py: the backward written out,
+no gradient for W); fused=False composes it from two Linears (autograd derives it).
+"""
+from dataclasses import dataclass, field
+
+from . import functional as F
+from . import init
+from ..ops.lora import LoRALinear as LoRAOp
+from .layers import Linear
+from .module import Module
+
+
+@dataclass
+class LoraConfig:
+    """peft's LoraConfig fields: r, lora_alpha, lora_dropout, target_modules (names of the last
+    part of a module's path, e.g. ["q_proj", "v_proj"], or "all-linear"), bias ("none" only)."""
+    r: int = 8
+    lora_alpha: int = 8
+    lora_dropout: float = 0.0
+    target_modules: list = field(default_factory=lambda: ["q_proj", "v_proj"])
+    bias: str = "none"
+    task_type: str = "CAUSAL_LM"
+
+    def __post_init__(self):
+        problems = []
+        if not isinstance(self.r, int) or isinstance(self.r, bool) or self.r < 1:
+            problems.append(f"r={self.r!r} must be an integer >= 1")
+        if not self.lora_alpha > 0:
+            problems.append(f"lora_alpha={self.lora_alpha!r} must be > 0")
+        if not 0 <= self.lora_dropout < 1:
+            problems.append(f"lora_dropout={self.lora_dropout!r} must be in [0, 1)")
+        if self.bias != "none":
+            problems.append(f"bias={self.bias!r}: only 'none' (biases stay frozen) is built")
+        if isinstance(self.target_modules, str) and self.target_modules != "all-linear":
+            self.target_modules = [self.target_modules]
+        if problems:
+            raise ValueError("LoraConfig: " + "; ".join(problems))
+
+    @property
+    def scaling(self):
+        return self.lora_alpha / self.r
+
+
+class LoraLinear(Module):
+    """A frozen Linear (base_layer) plus lora_B(lora_A(dropout(x))) * lora_alpha / r."""
+
+    def __init__(self, base_layer, r=8, lora_alpha=8, lora_dropout=0.0, fused=True):
+        super().__init__()
+        self.base_layer = base_layer
+        for p in base_layer.parameters():
+            p.requires_grad = False
+        out_features, in_features = base_layer.weight.shape
+        self.r, self.lora_alpha, self.scaling = r, lora_alpha, lora_alpha / r
+        self.lora_dropout, self.fused, self.merged = lora_dropout, fused, False
+        where = dict(device=base_layer.weight.device, dtype=base_layer.weight.dtype)
+        self.lora_A = Linear(in_features, r, bias=False, **where)     # Linear's default: peft's init of A
+        self.lora_B = Linear(r, out_features, bias=False, **where)
+        init.zeros_(self.lora_B.weight)
+
+    @property
+    def weight(self):
+        return self.base_layer.weight
+
+    def delta_weight(self):
+        """(out, in): what merging adds to W, scaling * B @ A (an array)."""
+        return self.scaling * (self.lora_B.weight.data @ self.lora_A.weight.data)
+
+    def merge(self):
+        """W += scaling B A: one Linear again, as fast as the base (for inference)."""
+        if not self.merged:
+            self.base_layer.weight.data[...] += self.delta_weight()
+            self.merged = True
+
+    def unmerge(self):
+        if self.merged:
+            self.base_layer.weight.data[...] -= self.delta_weight()
+            self.merged = False
+
+    def forward(self, x):
+        if self.merged:
+            return self.base_layer(x)
+        x_a = F.dropout(x, self.lora_dropout, self.training)
+        if not self.fused:
+            return self.base_layer(x) + self.lora_B(self.lora_A(x_a)) * self.scaling
+        bias = self.base_layer.bias
+        return LoRAOp.apply(x, x_a, self.lora_A.weight, self.lora_B.weight, weight=self.base_layer.weight.data,
+                            bias=None if bias is None else bias.data, scaling=self.scaling)
+
+    def extra_repr(self):
+        return f"r={self.r}, lora_alpha={self.lora_alpha}, merged={self.merged}"
+
+
+def _targets(model, target_modules):
+    for name, module in model.named_modules():
+        if not name or not isinstance(module, Linear):
+            continue
+        if target_modules == "all-linear" or name.rsplit(".", 1)[-1] in target_modules:
+            yield name
+
+
+def _replace(model, name, new):
+    """Put `new` at the dotted path `name`, keeping the parent's order of children."""
+    parent = model
+    *path, last = name.split(".")
+    for part in path:
+        parent = parent._modules[part]
+    parent._modules[last] = new
+    object.__setattr__(parent, last, new)
+
+
+def get_peft_model(model, peft_config, fused=True):
+    """Freeze every parameter of `model` and wrap each target Linear in a LoraLinear (in place;
+    returns the model). Only the adapters' lora_A and lora_B then require gradients, so an
+    optimizer over the parameters that require grad holds them alone."""
+    names = list(_targets(model, peft_config.target_modules))
+    if not names:
+        raise ValueError(f"get_peft_model: no Linear named {peft_config.target_modules} in {type(model).__name__}")
+    for p in model.parameters():
+        p.requires_grad = False
+    for name in names:
+        base = dict(model.named_modules())[name]
+        _replace(model, name, LoraLinear(base, peft_config.r, peft_config.lora_alpha, peft_config.lora_dropout,
+                                         fused=fused))
+    model.peft_config = peft_config
+    return model
+
+
+def lora_layers(model):
+    """(name, LoraLinear) of every adapter in the model."""
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, LoraLinear)]
+
+
+def merge_and_unload(model):
+    """Merge every adapter into its base weight and put the plain Linear back (in place)."""
+    for name, layer in lora_layers(model):
+        layer.merge()
+        _replace(model, name, layer.base_layer)
+    return model
