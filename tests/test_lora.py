@@ -9,7 +9,7 @@ import pytest
 
 import tinygrad_lm as tg
 from tinygrad_lm import backend, nn
-from tinygrad_lm.errors import PretrainedError
+from tinygrad_lm.errors import ConfigError, PretrainedError
 from tinygrad_lm.gradcheck import gradcheck
 from tinygrad_lm.io.peft import load_adapter, save_adapter
 from tinygrad_lm.models import LlamaConfig, LlamaForCausalLM
@@ -127,3 +127,28 @@ def test_peft_loads_our_adapter_and_we_load_peft_s(tmp_path):
     _share_rope_tables(again, theirs)
     with no_grad():
         np.testing.assert_allclose(again(ids)[0].numpy(), ours(ids)[0].numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_the_training_optimizer_holds_and_moves_only_the_adapters(rng):
+    from tinygrad_lm.training.config import TrainConfig, make_optimizer
+    tg.manual_seed(4)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=31, hidden_size=16, intermediate_size=24, num_hidden_layers=1,
+                                         num_attention_heads=4, max_position_embeddings=12))
+    nn.get_peft_model(model, nn.LoraConfig(r=2, target_modules="all-linear"))
+    adapters = {id(p) for n, p in model.named_parameters() if ".lora_" in n}
+    before = {n: p.numpy().copy() for n, p in model.named_parameters()}
+    assert not any(n.startswith("lm_head.lora") for n in before)      # all-linear spares the head, as peft
+    opt = make_optimizer(model, TrainConfig(learning_rate=1e-2, weight_decay=0.0))   # decay would move A
+    held = [p for g in opt.param_groups for p in g["params"]]
+    assert held and {id(p) for p in held} == adapters            # the flat buffer: the adapters alone
+    assert sum(f.data.size for f in opt.flat) == sum(f.grad.size for f in opt.flat) == sum(p.numel() for p in held)
+    ids = rng.integers(0, 31, (2, 6))
+    _, loss = model(ids, ids)
+    loss.backward()
+    opt.step()
+    moved = {n for n, p in model.named_parameters() if not np.array_equal(p.numpy(), before[n])}
+    assert moved and all(".lora_B." in n for n in moved)         # B = 0 at the start: the first step moves B only
+    for p in model.parameters():
+        p.requires_grad = False
+    with pytest.raises(ConfigError, match="nothing to train"):
+        make_optimizer(model, TrainConfig())

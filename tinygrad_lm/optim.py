@@ -262,8 +262,9 @@ class AdamW(Adam):
 
 def gpt2_param_groups(model, weight_decay):
     """nanoGPT's preset: decay every weight of 2 or more dimensions (matmuls, embeddings), not the
-    biases and LayerNorm gains."""
-    params = model.parameters()
+    biases and LayerNorm gains. Frozen parameters (requires_grad False: LoRA's base) are left
+    out (the optimizer skips a group left empty)."""
+    params = [p for p in model.parameters() if p.requires_grad]
     return [{"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
             {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
 

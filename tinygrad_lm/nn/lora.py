@@ -100,8 +100,9 @@ def _targets(model, target_modules):
     for name, module in model.named_modules():
         if not name or not isinstance(module, Linear):
             continue
-        if target_modules == "all-linear" or name.rsplit(".", 1)[-1] in target_modules:
-            yield name
+        last = name.rsplit(".", 1)[-1]
+        if (target_modules == "all-linear" and last != "lm_head") or last in target_modules:
+            yield name                          # all-linear leaves the output head alone, as peft
 
 
 def _replace(model, name, new):

@@ -99,9 +99,12 @@ def make_optimizer(model, cfg):
     if hasattr(config, "check_memory"):
         config.check_memory(itemsize=np.dtype(cfg.dtype).itemsize, copies=TRAINING_COPIES[cfg.optimizer],
                             what=f"training the model with {cfg.optimizer} (parameters, gradients, moments)")
+    trainable = [p for p in model.parameters() if p.requires_grad]     # LoRA: the adapters alone
+    if not trainable:
+        raise ConfigError(f"{type(model).__name__}: no parameter requires grad, nothing to train")
     if cfg.optimizer == "sgd":
-        return optim.SGD(model.parameters(), lr=cfg.learning_rate, momentum=0.9, weight_decay=cfg.weight_decay)
-    groups = model.parameters() if cfg.decay_all else optim.gpt2_param_groups(model, cfg.weight_decay)
+        return optim.SGD(trainable, lr=cfg.learning_rate, momentum=0.9, weight_decay=cfg.weight_decay)
+    groups = trainable if cfg.decay_all else optim.gpt2_param_groups(model, cfg.weight_decay)
     cls = {"adamw": optim.AdamW, "adam": optim.Adam}[cfg.optimizer]     # TrainConfig checked the name
     return cls(groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, weight_decay=cfg.weight_decay)
 
