@@ -14,11 +14,12 @@ from ..viz.attention_view import attention_view
 from ..training.bench import run_bench
 from ..training.config import TrainConfig
 from ..data.text import load_meta, load_split, load_tokenizer, prepare as prepare_dataset, shakespeare
-from ..data.dates import prepare_dates
+from ..data.chat import prepare_chat, read_chat_jsonl, write_chat_jsonl
+from ..data.dates import dates_chat_splits, prepare_dates
 from ..errors import CheckpointError, ConfigError, DataError
 from ..models.base import KIND_NAMES, check_field_types, field_kind
 from ..decoding.fill_mask import contextual_embeddings, fill_mask as fill_mask_text
-from ..training.pretrained import load_fill_mask, load_model_source
+from ..training.pretrained import load_chat_tokenizer, load_fill_mask, load_model_source
 from ..models.generation import check_sampling, generate as generate_ids
 from ..decoding.chat import ChatSession
 from ..tokenizers.chat_template import ChatML
@@ -58,6 +59,10 @@ def prepare(args):
         return prepare_sars_cov_2(args)
     if getattr(args, "corpus", "shakespeare") == "dates":
         return prepare_date_pairs(args)
+    if getattr(args, "corpus", "shakespeare") in ("chat", "dates-chat"):
+        return prepare_chats(args)
+    if getattr(args, "model", None) is not None or getattr(args, "val_input", None) is not None:
+        raise ConfigError("--model and --val-input apply to --corpus chat and dates-chat only")
     if getattr(args, "gene", None) is not None:
         raise ConfigError("--gene applies to --corpus sars-cov-2 only")
     args.tokenizer = args.tokenizer or "char"
@@ -91,10 +96,45 @@ def prepare_date_pairs(args):
         raise ConfigError("--input and --tokenizer do not apply to --corpus dates: it writes its own pairs in "
                           "its own character vocabulary")
     out = pathlib.Path(args.dataset or pathlib.Path("data") / "dates")
-    meta = prepare_dates(out, n_train=args.pairs)
+    meta = prepare_dates(out, n_train=100_000 if getattr(args, 'pairs', None) is None else args.pairs)
     corpus = meta["corpus"]
     print(f"prepared {out}: {corpus['train_pairs']:,} training pairs of {corpus['train_dates']:,} dates, "
           f"{corpus['val_pairs']:,} held-out pairs (one per held-out date), vocab {meta['vocab_size']}")
+    return out
+
+
+def prepare_chats(args):
+    """Chat data in the tokenizer and template of --model (a GGUF model): --corpus chat reads
+    --input (and --val-input, else a tenth of --input held out); dates-chat writes the dates task
+    as chats (held-out dates never trained on) and keeps train.jsonl / val.jsonl beside the tokens."""
+    if args.tokenizer is not None:
+        raise ConfigError("--tokenizer does not apply to chat data: it is encoded with --model's own tokenizer")
+    tok, template = load_chat_tokenizer(args.model or "smollm2")
+    if args.corpus == "dates-chat":
+        if args.input is not None or args.val_input is not None:
+            raise ConfigError("--input and --val-input do not apply to --corpus dates-chat: it writes its own chats")
+        out = pathlib.Path(args.dataset or pathlib.Path("data") / "dates_chat")
+        train, val = dates_chat_splits(n_train=2000 if args.pairs is None else args.pairs, n_val=args.val_pairs)
+        meta = prepare_chat(train, val, out, tok, template, source="dates-chat")
+        for name, chats in (("train", train), ("val", val)):
+            write_chat_jsonl(chats, out / f"{name}.jsonl")
+    else:
+        if args.input is None:
+            raise ConfigError("--corpus chat needs --input, a .jsonl file of conversations")
+        chats = read_chat_jsonl(args.input)
+        if args.val_input is not None:
+            train, val = chats, read_chat_jsonl(args.val_input)
+        else:
+            if len(chats) < 2:
+                raise DataError(f"{args.input} holds 1 conversation; give --val-input or more conversations")
+            order = np.random.default_rng(0).permutation(len(chats))
+            n_val = max(1, len(chats) // 10)
+            train, val = [chats[i] for i in order[n_val:]], [chats[i] for i in order[:n_val]]
+        out = pathlib.Path(args.dataset or pathlib.Path("data") / f"chat_{pathlib.Path(args.input).stem}")
+        meta = prepare_chat(train, val, out, tok, template, source=str(args.input))
+    chat = meta["chat"]
+    print(f"prepared {out}: {chat['train_conversations']:,} training and {chat['val_conversations']:,} held-out "
+          f"conversations, {meta['train_tokens']:,} and {meta['val_tokens']:,} tokens, vocab {meta['vocab_size']:,}")
     return out
 
 

@@ -55,10 +55,17 @@ def build_parser():
 
     p = sub.add_parser("prepare", help="tokenize a text into data/<name>/{train,val}.bin + meta.json")
     p.add_argument("--input", default=None, help="a UTF-8 text file (default: tiny Shakespeare)")
-    p.add_argument("--corpus", choices=["shakespeare", "sars-cov-2", "dates"], default="shakespeare",
+    p.add_argument("--corpus", choices=["shakespeare", "sars-cov-2", "dates", "chat", "dates-chat"], default="shakespeare",
                    help="sars-cov-2: real genomes (genomes/sarscov2.py), split by sampling date; dates: "
-                        "(written date, ISO date) pairs (dates.py), held-out dates never trained on")
-    p.add_argument("--pairs", type=int, default=100_000, help="dates: training pairs to write")
+                        "(written date, ISO date) pairs (dates.py), held-out dates never trained on; chat: the "
+                        "conversations of --input (JSONL, {\"messages\": [...]} per line) for instruction tuning; "
+                        "dates-chat: the dates task as chats")
+    p.add_argument("--pairs", type=int, default=None, help="dates: training pairs to write (default 100,000; "
+                                                           "dates-chat: 2,000)")
+    p.add_argument("--val-pairs", type=int, default=200, help="dates-chat: held-out chats (one date each)")
+    p.add_argument("--model", default=None, help="chat, dates-chat: the GGUF model whose tokenizer and chat template "
+                                                 "encode the chats (default: smollm2)")
+    p.add_argument("--val-input", default=None, help="chat: the held-out conversations (default: a tenth of --input)")
     p.add_argument("--tokenizer", default=None, help="char (default) | gpt2 | bpe:<vocab_size> | a tokenizer file; "
                                                      "sars-cov-2: nucleotide (default) | codon | bpe | bpe:<vocab_size>")
     p.add_argument("--gene", default=None, help="sars-cov-2: a CDS of the reference (S, N, ORF1ab, ...) or genome "

@@ -129,3 +129,25 @@ def prepare_dates(out_dir, n_train=100_000, seed=0, val_fraction=0.05):
     return write_dataset(out_dir, tok, encode_pairs(train, tok), encode_pairs(val, tok), source="dates",
                          corpus={"name": "dates", "seed": seed, "train_pairs": len(train), "val_pairs": len(val),
                                  "train_dates": len(train_dates), "val_dates": len(val_dates)})
+
+
+def date_chats(pairs):
+    """The pairs as chats (data/chat.py): the user asks for the ISO form, the assistant gives it.
+
+        [{"role": "user", "content": "Write 3rd of March 2021 as an ISO 8601 date."},
+         {"role": "assistant", "content": "2021-03-03"}]"""
+    return [[{"role": "user", "content": f"Write {source} as an ISO 8601 date."},
+             {"role": "assistant", "content": tgt}] for source, tgt in pairs]
+
+
+def dates_chat_splits(n_train=2000, n_val=200, seed=0, val_fraction=0.05):
+    """(train chats, held-out chats) of the dates task as chat: n_train chats of the training dates
+    and n_val of the held-out dates (split_dates: never trained on, in any form)."""
+    if n_train < 1 or n_val < 1:
+        raise ConfigError(f"dates_chat_splits: n_train and n_val must be >= 1, got {n_train} and {n_val}")
+    train_dates, val_dates = split_dates(seed, val_fraction)
+    if n_val > len(val_dates):
+        raise ConfigError(f"dates_chat_splits: n_val={n_val} is more than the {len(val_dates)} held-out dates")
+    held_out = sorted(np.random.default_rng(seed + 3).choice(len(val_dates), n_val, replace=False))
+    return (date_chats(date_pairs(n_train, seed + 1, dates=train_dates)),
+            date_chats(pairs_of_dates([val_dates[i] for i in held_out], seed + 2)))

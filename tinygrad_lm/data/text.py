@@ -119,12 +119,18 @@ def prepare(input_path, out_dir, tokenizer="char", val_fraction=0.1, data_dir=No
     return write_dataset(out_dir, tok, train_ids, val_ids, source=str(input_path))
 
 
+def tokenizer_record(tok):
+    """A tokenizer as meta.json stores it (and so as a checkpoint does): its kind and to_dict(),
+    in JSON's types, so a record made now equals one read back from a file."""
+    return json.loads(json.dumps({"type": tok.kind, **tok.to_dict()}, ensure_ascii=False))
+
+
 def write_dataset(out_dir, tok, train_ids, val_ids, **extra):
     """Write token ids and meta.json (with the tokenizer, and any `extra` fields) as prepare does,
     atomically (see prepare). Returns the meta dict. Any corpus's preparation ends here."""
     dtype = token_dtype(tok.vocab_size)
     meta = {"vocab_size": tok.vocab_size, "dtype": np.dtype(dtype).name, "train_tokens": len(train_ids),
-            "val_tokens": len(val_ids), **extra, "tokenizer": {"type": tok.kind, **tok.to_dict()}}
+            "val_tokens": len(val_ids), **extra, "tokenizer": tokenizer_record(tok)}
     out = pathlib.Path(out_dir)
     staging, moving = None, False
     try:

@@ -50,3 +50,23 @@ class ChatSession:
             on_text(reply[len(shown[0]):])
         self.messages.append({"role": "assistant", "content": reply})
         return reply
+
+
+def answer(model, tokenizer, template, messages, max_new_tokens=32, stop_tokens=("<|im_end|>", "<|endoftext|>")):
+    """The model's greedy reply to a conversation (its messages before the reply), as text."""
+    stops = [tokenizer.token_id(t) for t in stop_tokens if t in tokenizer.special_tokens]
+    prompt = tokenizer.encode(template.render(messages, add_generation_prompt=True))
+    out = generate(model, [prompt], max_new_tokens, temperature=0.0, eos_token_id=stops or None)[0, len(prompt):]
+    made = out.tolist()
+    for stop in stops:                        # the reply ends before its end-of-turn token
+        if stop in made:
+            made = made[:made.index(stop)]
+    return tokenizer.decode(made)
+
+
+def answer_exact_match(model, tokenizer, template, chats, max_new_tokens=32):
+    """(exact matches, replies): for each chat, the greedy reply to every message before its last
+    (an assistant's) against that last message's content, compared whole."""
+    replies = [answer(model, tokenizer, template, chat[:-1], max_new_tokens) for chat in chats]
+    right = sum(reply == chat[-1]["content"] for reply, chat in zip(replies, chats))
+    return right, replies

@@ -111,6 +111,12 @@ class LlamaConfig(ModelConfig):
         if problems:
             raise ConfigError("LlamaConfig: " + "; ".join(problems))
 
+    @property
+    def tied_parameters(self):
+        """{name: the parameter it shares}: a tied head is one parameter, but a state_dict (and so
+        a checkpoint) holds it under both names."""
+        return {"lm_head.weight": "model.embed_tokens.weight"} if self.tie_word_embeddings else {}
+
     def iter_parameter_shapes(self):
         C, I, V, H, K, D = (self.hidden_size, self.intermediate_size, self.vocab_size, self.num_attention_heads,
                             self.kv_heads, self.head_size)

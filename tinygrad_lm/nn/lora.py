@@ -143,3 +143,45 @@ def merge_and_unload(model):
         layer.merge()
         _replace(model, name, layer.base_layer)
     return model
+
+
+# ---------------------------------------------------------------------- adapters in a training checkpoint
+def lora_record(model):
+    """What a checkpoint stores of a model's adapters, to rebuild them before its weights load:
+    {"config": LoraConfig's fields, "targets": the dotted names of the wrapped Linears}."""
+    cfg = model.peft_config
+    return {"config": {"r": cfg.r, "lora_alpha": cfg.lora_alpha, "lora_dropout": cfg.lora_dropout,
+                       "target_modules": cfg.target_modules}, "targets": [name for name, _ in lora_layers(model)]}
+
+
+def apply_lora(model, record):
+    """Wrap the Linears `record` (lora_record's) names, as get_peft_model did: ValueError when the
+    model's Linears are not those."""
+    if not isinstance(record, dict) or not isinstance(record.get("config"), dict) or \
+            not isinstance(record.get("targets"), list):
+        raise ValueError("the LoRA record is not {'config': {...}, 'targets': [...]}")
+    try:
+        config = LoraConfig(**record["config"])
+    except TypeError as e:
+        raise ValueError(f"the LoRA record's config is not a LoraConfig's ({e})") from None
+    get_peft_model(model, config)
+    made = [name for name, _ in lora_layers(model)]
+    if made != record["targets"]:
+        raise ValueError(f"the adapters wrap {len(made)} Linears here but {len(record['targets'])} when saved")
+    return model
+
+
+def lora_parameter_shapes(shapes, record):
+    """{name: shape} of a model's parameters once the Linears of `record` are wrapped, from the
+    plain model's (a config's parameter_shapes): nothing is built. Each target's weight and bias
+    move under base_layer, and lora_A (r, in) and lora_B (out, r) are added."""
+    out, r = dict(shapes), record["config"]["r"]
+    for name in record["targets"]:
+        weight = out.pop(f"{name}.weight", None)
+        if weight is None or len(weight) != 2:
+            raise ValueError(f"the LoRA record wraps {name}, which is no Linear of this model")
+        out[f"{name}.base_layer.weight"] = weight
+        if f"{name}.bias" in out:
+            out[f"{name}.base_layer.bias"] = out.pop(f"{name}.bias")
+        out[f"{name}.lora_A.weight"], out[f"{name}.lora_B.weight"] = (r, weight[1]), (weight[0], r)
+    return out

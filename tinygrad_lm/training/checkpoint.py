@@ -1,6 +1,6 @@
 """Checkpoints: one ``.npz`` file of plain arrays plus a JSON document, never a pickle.
 
-    model/<name>           every parameter (float arrays)
+    model/<name>           every parameter (float arrays); a LoRA run's frozen base weights too
     optim/<group>/<name>   the optimizer's flat state arrays (moments, momentum)
     __meta__.json          (stored as uint8 bytes) config, step, optimizer hyperparameters, RNG
                            states, tokenizer, history: everything else, human-readable
@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import models
 from ..io.download import new_file_mode
+from ..nn.lora import apply_lora, lora_parameter_shapes
 from ..tokenizers import tokenizer_from_dict
 from ..errors import CheckpointError, ConfigError, TinygradLMError
 
@@ -147,6 +148,14 @@ def _plan(infos, entries, meta, path):
         if len(expected) > limit:
             raise CheckpointError(f"checkpoint {path}: its model_config declares more parameters than the "
                                   f"{len(model_keys)} arrays it holds")
+        for name, source in getattr(config, "tied_parameters", {}).items():   # saved under both names
+            if source in expected:
+                expected.setdefault(name, expected[source])
+        if meta.get("lora") is not None:             # a LoRA run: the adapted model's names and shapes
+            try:
+                expected = lora_parameter_shapes(expected, meta["lora"])
+            except (ValueError, TypeError, KeyError) as e:
+                raise CheckpointError(f"checkpoint {path}: its LoRA adapters do not fit its model ({e})") from None
         numel = sum(math.prod(s) for s in expected.values())
         if config.buffer_numel() > numel + (1 << 20):
             raise CheckpointError(f"checkpoint {path}: its model_config would build position tables of "
@@ -268,6 +277,11 @@ def load_model(path, device="cpu"):
         model = models.build(config)
     except ValueError as e:               # a combination the config's own checks do not cover
         raise CheckpointError(f"checkpoint {path}: its model_config cannot be built ({e})") from None
+    if meta.get("lora") is not None:        # the adapters, wrapped as when it was saved (_plan checked them)
+        try:
+            apply_lora(model, meta["lora"])
+        except ValueError as e:
+            raise CheckpointError(f"checkpoint {path}: {e}") from None
     for name, array in ckpt["model"].items():   # a run never saves these (runs.Run.check_finite)
         if array.dtype.kind == "f" and not np.isfinite(array).all():
             raise CheckpointError(f"checkpoint {path}: parameter {name} holds {int((~np.isfinite(array)).sum())} "

@@ -8,6 +8,7 @@ import numpy as np
 from .. import optim
 from ..errors import ConfigError
 from ..models.base import field_type_problems
+from ..nn.lora import LoraConfig
 
 
 def _setting(default, help, **cli):
@@ -40,6 +41,10 @@ class TrainConfig:
     dtype: str = _setting("float32", "parameter dtype", choices=("float32", "float64"))
     out_dir: str = _setting("out", "folder for last.npz, best.npz and loss.png")
     peak_flops: float = _setting(0.0, "FLOP/s of one device for the MFU figure (0: measure once and cache)")
+    lora_r: int = _setting(0, "LoRA rank: train adapters of this rank beside frozen Linears (0: train every weight)")
+    lora_alpha: float = _setting(16.0, "LoRA's alpha: the adapters' output is scaled by lora_alpha / lora_r")
+    lora_dropout: float = _setting(0.0, "dropout on the adapters' input")
+    lora_target_modules: str = _setting("all-linear", "the Linears to adapt: names such as q_proj,v_proj, or all-linear")
 
     def __post_init__(self):
         self.validate()
@@ -57,7 +62,14 @@ class TrainConfig:
         problems += [f"{name}={getattr(self, name)} must be >= {low}" for name, low in (
             ("batch_size", 1), ("max_iters", 0), ("learning_rate", 0), ("min_lr", 0), ("warmup_iters", 0),
             ("lr_decay_iters", 0), ("weight_decay", 0), ("eps", 0), ("grad_clip", 0), ("eval_interval", 1),
-            ("eval_iters", 1), ("log_interval", 1), ("peak_flops", 0), ("seed", 0)) if not getattr(self, name) >= low]
+            ("eval_iters", 1), ("log_interval", 1), ("peak_flops", 0), ("seed", 0), ("lora_r", 0),
+            ("lora_dropout", 0)) if not getattr(self, name) >= low]
+        if self.lora_r and not self.lora_alpha > 0:
+            problems.append(f"lora_alpha={self.lora_alpha} must be > 0")
+        if not self.lora_dropout < 1:
+            problems.append(f"lora_dropout={self.lora_dropout} must be < 1")
+        if self.lora_r and not self.lora_target_modules.strip(" ,"):
+            problems.append("lora_target_modules names no module (e.g. q_proj,v_proj or all-linear)")
         if not self.out_dir.strip():
             problems.append(f"out_dir={self.out_dir!r} must name a folder (the default is 'out')")
         problems += [f"{name}={getattr(self, name)} must be in [0, 1)" for name in ("beta1", "beta2")
@@ -68,6 +80,15 @@ class TrainConfig:
                 problems.append(f"{f.name}={getattr(self, f.name)!r} is not one of {allowed}")
         if problems:
             raise ConfigError("TrainConfig: " + "; ".join(problems))
+
+    def lora_config(self):
+        """The LoraConfig these settings describe (nn.lora), or None when lora_r is 0."""
+        if not self.lora_r:
+            return None
+        names = self.lora_target_modules.strip()
+        targets = "all-linear" if names == "all-linear" else [n.strip() for n in names.split(",") if n.strip()]
+        return LoraConfig(r=self.lora_r, lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
+                          target_modules=targets)
 
     def with_max_iters(self, max_iters):
         """The same run made shorter or longer: a cosine decay that ended with the run still ends

@@ -14,7 +14,7 @@ import dataclasses
 import pathlib
 
 from . import checkpoint
-from ..data.text import make_tokenizer
+from ..data.text import make_tokenizer, tokenizer_record
 from ..decoding.fill_mask import SpecialTokensTokenizer
 from ..errors import CheckpointError, PretrainedError
 from ..io import hf
@@ -23,6 +23,7 @@ from ..io.packages import PACKAGED, packaged_file
 from ..models import FAMILIES, GPT, LlamaForCausalLM, family_record, require
 from ..models.bert import BertForMaskedLM
 from ..tokenizers.byte_level import ByteLevelBPETokenizer
+from ..tokenizers.chat_template import ChatML
 from ..tokenizers.wordpiece import WordPieceTokenizer
 
 KINDS = ("checkpoint", "gpt2-folder", "bert-folder", "gguf")
@@ -101,6 +102,22 @@ def load_model_source(name, device="cpu", data_dir=None, what="--model", folder_
     return LoadedModel(model, tok, FAMILIES["llama"], source)
 
 
+def load_chat_tokenizer(name, what="--model"):
+    """(tokenizer, ChatML template) of a GGUF model (a file or a registered name such as smollm2),
+    from its header alone: what preparing chat data needs, without its weights."""
+    source = name if isinstance(name, ModelSource) else resolve_model(name, what)
+    if source.kind != "gguf":
+        raise PretrainedError(f"{what} {source.given!r}: a {source.kind}; chat data is prepared with the tokenizer "
+                              "and chat template of a GGUF model (e.g. smollm2)")
+    metadata = GGUFFile(source.path).metadata
+    tok = ByteLevelBPETokenizer.from_gguf(metadata)
+    template = metadata.get("tokenizer.chat_template")
+    if template is None:
+        raise PretrainedError(f"{source.path} holds no tokenizer.chat_template")
+    tok.chat_template = template
+    return tok, ChatML.from_template(template)
+
+
 def check_vocabularies(tok, model, source):
     """Every id the tokenizer makes must be a row of the model's embedding: a GPT-2 folder whose
     config.json says vocab_size 30 cannot read GPT-2's ids (up to 50256)."""
@@ -125,13 +142,15 @@ def pretrained_model(source, model_config, data_tokenizer):
     loaded = source if isinstance(source, LoadedModel) else None
     if loaded is None:
         resolved = source if isinstance(source, ModelSource) else resolve_model(source, "--init-from")
-        if resolved.kind not in ("checkpoint", "gpt2-folder"):
+        if resolved.kind not in ("checkpoint", "gpt2-folder", "gguf"):
             raise CheckpointError(f"--init-from {resolved.given!r}: a {resolved.kind}; a run starts from 'scratch', "
-                                  "'resume', a checkpoint file or a Hugging Face GPT-2 directory")
+                                  "'resume', a checkpoint file, a Hugging Face GPT-2 directory or a GGUF file")
         loaded = (LoadedModel(GPT.from_pretrained(resolved.path), None, FAMILIES["gpt"], resolved)
                   if resolved.kind == "gpt2-folder" else load_model_source(resolved))
     model, path = loaded.model, loaded.source.path
     stored = loaded.checkpoint["meta"].get("tokenizer") if loaded.checkpoint else None
+    if loaded.source.kind == "gguf":          # the file's own tokenizer must be the one the data was encoded with
+        stored = tokenizer_record(loaded.tokenizer)
     if stored:
         check_same_tokenizer(path, stored, data_tokenizer, "the data",
                              "give --dataset a folder prepared with its tokenizer")

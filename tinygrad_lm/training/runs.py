@@ -15,6 +15,7 @@
     TrainingDiverged and leave the last good checkpoint;
   - the folder's lock (out_dir/.lock, rank 0's): a second run into a folder in use is refused.
 """
+import functools
 import math
 import pathlib
 import time
@@ -25,12 +26,14 @@ from .. import backend
 from . import checkpoint, flops
 from .. import random as tg_random
 from .config import make_optimizer
+from ..data.chat import ChatBatches, chat_batch_settings
 from ..data.text import load_meta, load_split
 from .distributed import Ranks
 from ..errors import CheckpointError, ConfigError, TinygradLMError, TrainingDiverged
 from .evaluate import estimate_loss
 from ..models import build, family_of, family_record
 from ..models.base import physical_memory
+from ..nn.lora import apply_lora, get_peft_model, lora_layers, lora_record
 from .lock import OutDirLock, prepare_out_dir
 from .pretrained import check_same_tokenizer, pretrained_model
 from .signals import DeferredInterrupt
@@ -94,22 +97,42 @@ class Run:
         if model is None:
             model = (pretrained_model(init_from, model_config, self.meta["tokenizer"]) if init_from not in ("scratch", "resume")
                      else build(model_config))
+        self._adapt(model, saved)
         self.model, self.model_config = model, model.config
         self.model.to(cfg.device, dtype=self.dtype)
         self.optimizer = make_optimizer(self.model, cfg)
+        if batch_source is None and "chat" in self.meta:       # conversations: the loss on the answers only
+            self.batch_source = batch_source = functools.partial(ChatBatches, **chat_batch_settings(self.meta))
         if batch_source is None:                  # the family's own (BERT: masked tokens; next tokens by default)
             self.batch_source = batch_source = family_record(self.model_config).batches(self.model_config)
-        _check_batch_memory(cfg.batch_size, self.model_config.block_size, self.model_config.vocab_size)
         self.batches = batch_source(self.ranks.shard(self.data["train"]), self.model_config.block_size,
                                     cfg.batch_size, seed=cfg.seed + self.ranks.rank)
+        # rows as long as the batch source makes them (chats: their longest conversation, not the context)
+        _check_batch_memory(cfg.batch_size, getattr(self.batches, "row_tokens", self.model_config.block_size),
+                            self.model_config.vocab_size)
         self.history, self.evals, self.best_val, self.step = [], [], float("inf"), 0
         if saved is not None:
             self._restore(saved)
         self.ranks.broadcast_parameters(self.optimizer)
         self._start_clock()
-        self.log(f"model: {self.model.num_parameters():,} parameters | {self.tokens_per_step} tokens/step | "
+        trainable = sum(int(f.data.size) for f in self.optimizer.flat) if lora_layers(self.model) else None
+        self.log(f"model: {self.model.num_parameters():,} parameters"
+                 + (f" ({trainable:,} trainable: LoRA r={self.cfg.lora_r})" if trainable is not None else "")
+                 + f" | {self.tokens_per_step} tokens/step | "
                  f"device {cfg.device} | {cfg.dtype} | out {self.out_dir}"
                  + (f" | {self.ranks.world} ranks" if self.ranks.world > 1 else ""))
+
+    def _adapt(self, model, saved):
+        """LoRA: wrap the target Linears in adapters and freeze the rest, as the settings ask (a
+        resumed run: as its checkpoint records, so its weights load into the same modules)."""
+        record = saved["meta"].get("lora") if saved is not None else None
+        try:
+            if record is not None:
+                apply_lora(model, record)
+            elif saved is None and self.cfg.lora_config() is not None:
+                get_peft_model(model, self.cfg.lora_config())
+        except ValueError as e:
+            raise ConfigError(f"LoRA: {e}") from None
 
     # ------------------------------------------------------------------ resume
     def _read_resume_checkpoint(self, saved=None):
@@ -182,6 +205,8 @@ class Run:
                 "dataset": str(pathlib.Path(self.data_dir).resolve()), "rng_state": tg_random.get_rng_state(),
                 "batch_rng_state": self.ranks.gather(self.batches.get_state()), "world_size": self.ranks.world,
                 "history": self.history, "evals": self.evals, "best_val": self.best_val}
+        if lora_layers(self.model):                 # the adapters' settings, to wrap the model again on load
+            meta["lora"] = lora_record(self.model)
         self._on_main(lambda: [checkpoint.save(self.out_dir / name, self.model, self.optimizer, meta=meta)
                                for name in names])
 
@@ -244,9 +269,15 @@ class Run:
 
     def _start_clock(self):
         cfg = self.cfg
-        self.tokens_per_step = cfg.batch_size * self.model_config.block_size * self.ranks.world
+        # tokens a step computes on: a full window per row, or what the batch source says a row holds on average
+        row = getattr(self.batches, "mean_row_tokens", self.model_config.block_size)
+        self.tokens_per_step = int(round(cfg.batch_size * row * self.ranks.world))
         per_token = getattr(self.model, "flops_per_token", None)
         self.flops_per_step = per_token() * self.tokens_per_step if per_token else None
+        if self.flops_per_step is not None and lora_layers(self.model):
+            # 6 N per token counts forward (2 N), input gradients (2 N) and weight gradients (2 N); with
+            # frozen weights the last is not computed (the adapters' own are tiny)
+            self.flops_per_step *= 2 / 3
         if self.flops_per_step is not None:
             peak = cfg.peak_flops or self.ranks.first_on_node(lambda: flops.measure_peak_flops(cfg.device, cfg.dtype))
             self.peak = flops.hardware_peak(peak, cfg.device, self.ranks.world, self.ranks.per_node)

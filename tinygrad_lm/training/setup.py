@@ -10,14 +10,19 @@ import dataclasses
 import os
 import pathlib
 
+import numpy as np
+
 from . import checkpoint
 from .config import TrainConfig, make_schedule
 from .distributed import launched_under_mpi
 from .presets import PRESETS
 from .pretrained import load_model_source, registered_names, resolve_model
+from ..data.chat import prepare_chat, read_chat_jsonl
 from ..data.dates import prepare_dates
 from ..data.text import load_meta, prepare as prepare_text, shakespeare
 from ..errors import CheckpointError, ConfigError, DataError
+from ..io.download import sha256_of
+from ..tokenizers.chat_template import ChatML
 
 # model-config fields that may be set when a run starts (the model's shape is fixed after)
 MODEL_SETTINGS = ("n_layer", "n_head", "n_embd", "block_size", "dropout")
@@ -64,6 +69,13 @@ def plan_run(preset=None, dataset=None, tokenizer="char", init_from="scratch", o
         if source is not None and source.kind == "gpt2-folder" and (source.path / "config.json").exists():
             start = source
             tokenizer = "gpt2" if tokenizer == "char" else tokenizer       # fine-tuning GPT-2 needs its tokenizer
+        elif source is not None and source.kind == "gguf":            # a pretrained Llama, tuned on chats
+            start = load_model_source(source)
+            if dataset is not None and str(dataset).endswith(".jsonl"):
+                dataset = prepare_chat_file(dataset, start, distributed, log)
+            elif dataset is None:
+                raise ConfigError(f"--init-from {init_from}: give --dataset, chat data as a .jsonl file (one "
+                                  "{\"messages\": [...]} per line) or a folder prepared with this model's tokenizer")
         elif source is not None and source.kind == "checkpoint":      # its own data and tokenizer
             start = load_model_source(source)
             meta = start.checkpoint["meta"]
@@ -84,9 +96,46 @@ def plan_run(preset=None, dataset=None, tokenizer="char", init_from="scratch", o
         model_config, train_config = PRESETS[preset or "default"](meta["vocab_size"])
     train_config = _with_settings(train_config, max_iters, train_settings)
     model_config = _with_model_settings(model_config, model_settings)
-    if start is not None:
+    if start is not None and getattr(start, "source", start).kind == "gguf":   # the file's model, not the preset's
+        model_config = start.model.config
+    elif start is not None:
         model_config = dataclasses.replace(model_config, vocab_size=max(model_config.vocab_size, meta["vocab_size"]))
     return RunPlan(model_config, train_config, folder, init_from if start is None else start, saved, distributed)
+
+
+def prepare_chat_file(path, loaded, distributed=False, log=print):
+    """A chat JSONL file as a dataset of the model `loaded` (a GGUF LoadedModel: its tokenizer and
+    chat template), in data/chat_<file name>: prepared again when the file's bytes changed (its
+    sha256 in meta.json). A tenth of the conversations (at least one) is held out for validation,
+    chosen by a fixed seed."""
+    path = pathlib.Path(path)
+    folder = pathlib.Path("data") / f"chat_{path.stem}"
+    digest = sha256_of(path) if path.is_file() else None
+    chats = read_chat_jsonl(path)                      # names the bad line before anything is written
+    meta_path = folder / "meta.json"
+    if meta_path.exists() and digest == load_meta(folder).get("source_sha256"):
+        return folder
+    if distributed:
+        raise DataError(f"{folder} must be prepared from {path} once before the MPI ranks start: run the same "
+                        "command without mpiexec first (or `prepare --corpus chat`)")
+    template = chat_template_of(loaded)
+    order = np.random.default_rng(0).permutation(len(chats))
+    n_val = max(1, len(chats) // 10)
+    if len(chats) < 2:
+        raise DataError(f"{path} holds {len(chats)} conversation; training and validation need at least 2")
+    val, train = [chats[i] for i in order[:n_val]], [chats[i] for i in order[n_val:]]
+    meta = prepare_chat(train, val, folder, loaded.tokenizer, template, source=str(path), source_sha256=digest)
+    log(f"prepared {folder} from {path}: {len(train)} training and {len(val)} held-out conversations, "
+        f"{meta['train_tokens']:,} and {meta['val_tokens']:,} tokens")
+    return folder
+
+
+def chat_template_of(loaded):
+    """The ChatML template a loaded model's tokenizer carries (a GGUF file's)."""
+    text = getattr(loaded.tokenizer, "chat_template", None)
+    if text is None:
+        raise ConfigError(f"{loaded.source}: holds no chat template, so its chats cannot be rendered")
+    return ChatML.from_template(text)
 
 
 def _saved_dataset(meta):
