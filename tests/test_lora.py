@@ -90,8 +90,12 @@ def test_bad_configs_and_foreign_adapters_are_refused(tmp_path):
     model = nn.get_peft_model(LlamaForCausalLM(LlamaConfig(**small)), nn.LoraConfig(r=2))
     save_adapter(model, tmp_path / "a")
     other = LlamaForCausalLM(LlamaConfig(**{**small, "hidden_size": 32}))
+    names_before = [n for n, _ in other.named_parameters()]
     with pytest.raises(PretrainedError, match="has shape"):
         load_adapter(other, tmp_path / "a")
+    # refused part-way (after the wrapping): the model is left as it came, plain and trainable
+    assert not nn.lora_layers(other) and [n for n, _ in other.named_parameters()] == names_before
+    assert all(p.requires_grad for p in other.parameters()) and not hasattr(other, "peft_config")
     with pytest.raises(PretrainedError, match="not a readable adapter config"):
         load_adapter(LlamaForCausalLM(LlamaConfig(**small)), tmp_path / "missing")
 

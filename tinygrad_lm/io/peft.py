@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import backend
 from ..errors import PretrainedError
-from ..nn.lora import LoraConfig, get_peft_model, lora_layers
+from ..nn.lora import LoraConfig, get_peft_model, lora_layers, unload
 from .safetensors import load_file, save_file
 
 PREFIX = "base_model.model."
@@ -59,10 +59,24 @@ def load_adapter(model, adapter_dir):
                             lora_dropout=raw.get("lora_dropout", 0.0) or 0.0,
                             target_modules=raw.get("target_modules") or [], bias=raw.get("bias", "none"),
                             task_type=raw.get("task_type") or "CAUSAL_LM")
+    except ValueError as e:
+        raise PretrainedError(f"{config_path}: {e}") from None
+    tensors, _ = load_file(folder / "adapter_model.safetensors")      # read before the model is touched
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        return _wrap_and_fill(model, config, tensors, folder, config_path)
+    except BaseException:               # refused part-way: the model is left as it came, unwrapped
+        unload(model)
+        for p, flag in flags:
+            p.requires_grad = flag
+        raise
+
+
+def _wrap_and_fill(model, config, tensors, folder, config_path):
+    try:
         get_peft_model(model, config)
     except ValueError as e:
         raise PretrainedError(f"{config_path}: {e}") from None
-    tensors, _ = load_file(folder / "adapter_model.safetensors")
     layers = dict(lora_layers(model))
     expected = {f"{PREFIX}{n}.{part}.weight": getattr(layer, part).weight
                 for n, layer in layers.items() for part in ("lora_A", "lora_B")}

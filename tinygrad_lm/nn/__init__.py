@@ -4,7 +4,7 @@ per-head causal module; ``MultiheadAttention`` is torch.nn.MultiheadAttention's.
 from . import functional, init
 from .attention import AttentionProbs, CausalSelfAttention, Head, KVCache, MultiHeadAttention, capture_attention
 from .layers import GELU, Dropout, Embedding, LayerNorm, Linear, ReLU, RMSNorm
-from .lora import LoraConfig, LoraLinear, get_peft_model, merge_and_unload
+from .lora import LoraConfig, LoraLinear, get_peft_model, lora_layers, merge_and_unload, unload
 from .module import Module, ModuleList, Parameter, Sequential, eval_mode, functional_call
 from .positional import LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding, rope_inv_freq
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
@@ -17,5 +17,5 @@ __all__ = ["Module", "Parameter", "Sequential", "ModuleList", "Linear", "Embeddi
            "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
            "MultiheadAttention", "Transformer", "TransformerEncoder", "TransformerDecoder",
            "TransformerEncoderLayer", "TransformerDecoderLayer",
-           "LoraConfig", "LoraLinear", "get_peft_model", "merge_and_unload",
+           "LoraConfig", "LoraLinear", "get_peft_model", "lora_layers", "merge_and_unload", "unload",
            "functional", "init", "functional_call", "eval_mode", "AttentionProbs", "capture_attention"]

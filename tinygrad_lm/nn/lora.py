@@ -145,6 +145,16 @@ def merge_and_unload(model):
     return model
 
 
+def unload(model):
+    """Put every plain Linear back, dropping the adapters unmerged (peft's unload): the model is
+    the base model again (the requires_grad flags are the caller's to restore)."""
+    for name, layer in lora_layers(model):
+        layer.unmerge()
+        _replace(model, name, layer.base_layer)
+    model.__dict__.pop("peft_config", None)
+    return model
+
+
 # ---------------------------------------------------------------------- adapters in a training checkpoint
 def lora_record(model):
     """What a checkpoint stores of a model's adapters, to rebuild them before its weights load:
