@@ -2,8 +2,10 @@
 
     mpiexec -n 2 python tests/mpi_worker.py parity K B        # 2 ranks x batch B == 1 process x batch 2B
     mpiexec -n 2 python tests/mpi_worker.py train DATASET OUT  # train() with --distributed semantics
+    mpiexec -n 2 python tests/mpi_worker.py preference DATASET OUT  # DPO on whole pairs, one reference
     mpiexec -n 2 python tests/mpi_worker.py fail               # rank 1 raises: the job must exit non-zero
 """
+import json
 import pathlib
 import sys
 
@@ -82,6 +84,29 @@ def train_run(dataset, out):
         print("\n".join(line for line in lines if "mfu" in line or "ranks" in line), flush=True)
 
 
+def preference_run(dataset, out):
+    """DPO on two ranks: whole conversations (not a slice of the stream, which would cut one),
+    the same reference on both, and the losses of the same model on every rank."""
+    from tinygrad_lm.models import LlamaConfig
+    from tinygrad_lm.training.loop import TrainConfig, train
+    comm = distributed.init()
+    meta = json.loads((pathlib.Path(dataset) / "meta.json").read_text())
+    cfg = TrainConfig(batch_size=2, max_iters=3, eval_interval=3, eval_iters=1, log_interval=1, out_dir=out,
+                      warmup_iters=0, decay_lr=False, lora_r=2, lora_target_modules="q_proj", peak_flops=1e9)
+    config = LlamaConfig(vocab_size=meta["vocab_size"], hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128)
+    lines = []
+    result = train(config, cfg, dataset, log=lines.append, distributed=True)
+    keys = comm.gather(sorted(result["model"].state_dict()), root=0)
+    histories = comm.gather(result["history"], root=0)
+    if comm.Get_rank() == 0:
+        assert keys[0] == keys[1] and len(histories[0]) == 3
+        assert any(line.startswith("reference:") for line in lines) and any("reward acc" in line for line in lines)
+        saved = checkpoint.load(pathlib.Path(out) / "last.npz")["meta"]
+        assert saved["world_size"] == 2 and saved["dpo_reference"]
+        print("DPO ON 2 RANKS OK", flush=True)
+
+
 def save_fails(dataset, out):
     """Rank 0's checkpoint write fails (a full disk) while rank 1 has nothing to complain about:
     through the command line, the job must end with one error line, not leave rank 1 waiting."""
@@ -110,6 +135,8 @@ if __name__ == "__main__":
         parity(int(sys.argv[2]), int(sys.argv[3]))
     elif mode == "train":
         train_run(sys.argv[2], sys.argv[3])
+    elif mode == "preference":
+        preference_run(sys.argv[2], sys.argv[3])
     elif mode == "save_fails":
         save_fails(sys.argv[2], sys.argv[3])
     else:

@@ -155,6 +155,18 @@ def swiglu_ref(F, gate, up):
     return F.silu(gate) * up
 
 
+def dpo_loss_ref(F, c, r, c_ref, r_ref, beta=0.1):
+    """torch has no DPO loss: trl's "sigmoid" loss, -logsigmoid(beta [(c - c_ref) - (r - r_ref)]), mean."""
+    return -F.logsigmoid(beta * ((c - c_ref) - (r - r_ref))).mean()
+
+
+def sequence_log_probs_ref(F, logits, labels, ignore_index=-100):
+    """torch has no such function: log_softmax, gather the labels, sum the kept positions (trl's way)."""
+    keep = labels != ignore_index
+    picked = F.log_softmax(logits, -1).gather(-1, (labels * keep)[..., None])[..., 0]     # ignored: any id
+    return (picked * keep).sum(-1)
+
+
 def rotary_ref(F, x, cos, sin, layout="half"):
     """torch has no rotary function: "half" as transformers' apply_rotary_pos_emb (rotate_half on
     tables repeated to the full width); "interleaved" as Meta's Llama, pairs as complex numbers
@@ -756,6 +768,16 @@ OPS = [
         S(r(3, 4), r(3, 4), reduction="none", note="none"), S(r(), r(), note="0d"),
         S(r(3, 4), r(3, 4), grad=(0,), note="input-grad-only"), S(nc(r(4, 3)), strided(r(4, 3)), note="noncontig"),
         S(f64([inf, 1.0]), f64([inf, 2.0]), grad=(), note="inf-minus-inf-nan-forward")]),
+    Op("F.dpo_loss", lambda F, c, r_, cr, rr, **k: F.dpo_loss(c, r_, cr, rr, **k), [
+        S(r(4) - 10, r(4) - 12, r(4) - 10, r(4) - 12, grad=(0, 1), note="beta-default"),
+        S(r(3) * 30, r(3) * 30, r(3), r(3), grad=(0, 1), beta=0.5, note="saturated"),
+        S(r(1), r(1), r(1), r(1), grad=(0, 1), beta=2.0, note="one-pair")],
+       ref=dpo_loss_ref),
+    Op("F.sequence_log_probs", lambda F, x, t, **k: F.sequence_log_probs(x, t, **k), [
+        S(r(2, 5, 7), i64([[1, 2, -100, 3, 0], [-100, -100, 6, 6, 5]]), note="masked"),
+        S(r(1, 3, 4), i64([[0, 1, 2]]), note="all-labelled"),
+        S(r(2, 4, 3), i64([[7, 1, 7, 7], [2, 7, 7, 0]]), ignore_index=7, note="ignore-index")],
+       ref=sequence_log_probs_ref),
     Op("F.one_hot", lambda F, i, **k: F.one_hot(i, **k), [
         S(i64([0, 2, 1]), note="inferred-classes"), S(i64([0, 2, 1]), num_classes=4, note="num-classes"),
         S(i64([[0, 1], [3, 2]]), num_classes=5, note="2d"), S(i64(1), num_classes=3, note="0d")]),

@@ -61,6 +61,20 @@ def test_only_rank_zero_logs_and_writes_checkpoints(tmp_path):
     assert any("was written by 2 rank(s) and this run has 1" in line for line in lines)
 
 
+def test_dpo_on_two_ranks_draws_whole_pairs(tmp_path):
+    """Chat and preference data are drawn whole by each rank (a slice of the stream would cut a
+    conversation: "the token stream does not end with the separator")."""
+    from tinygrad_lm.tokenizers.chat_template import ChatML
+    from tinygrad_lm.data.preferences import prepare_preferences
+    from .test_dpo import date_pairs
+    from .test_sft import chatml_tokenizer
+    train_pairs, val_pairs = date_pairs(9, 3)
+    prepare_preferences(train_pairs, val_pairs, tmp_path / "prefs", chatml_tokenizer(), ChatML(), source="test")
+    out = _run("preference", str(tmp_path / "prefs"), str(tmp_path / "out"))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "DPO ON 2 RANKS OK" in out.stdout
+
+
 def test_a_failing_rank_ends_the_whole_job():
     out = _run("fail", timeout=120)
     assert out.returncode != 0

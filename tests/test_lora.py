@@ -156,3 +156,28 @@ def test_the_training_optimizer_holds_and_moves_only_the_adapters(rng):
         p.requires_grad = False
     with pytest.raises(ConfigError, match="nothing to train"):
         make_optimizer(model, TrainConfig())
+
+
+def test_a_frozen_weight_s_gradient_is_never_computed(rng):
+    """needs_input_grad (PyTorch's name): Linear and the LoRA op skip the products nobody asked
+    for (a LoRA model's frozen head: a (vocab, N) @ (N, hidden) product per step); the gradients
+    that are asked for are unchanged."""
+    import tinygrad_lm.nn.functional as F
+    w = rng.standard_normal((7, 5))
+    x = tg.Tensor(rng.standard_normal((2, 3, 5)), requires_grad=True)
+    frozen = tg.Tensor(w)
+    y = F.linear(x, frozen)
+    assert y._ctx.needs_input_grad == (True, False)
+    g = rng.standard_normal(y.shape)
+    g_x, g_w = y._ctx.backward(g)
+    assert g_w is None
+    np.testing.assert_allclose(g_x, g @ w, rtol=1e-12)
+    trainable = tg.Tensor(w, requires_grad=True)
+    both = F.linear(tg.Tensor(x.numpy()), trainable, tg.Tensor(np.ones(7), requires_grad=True))
+    g_x, g_w, g_b = both._ctx.backward(g)
+    assert g_x is None and np.allclose(g_w, g.reshape(-1, 7).T @ x.numpy().reshape(-1, 5)) and np.allclose(
+        g_b, g.reshape(-1, 7).sum(0))
+    layer = _layer(rng)
+    out = layer(tg.Tensor(x.numpy()))                         # an input that needs no gradient
+    grads = out._ctx.backward(g[..., :4])
+    assert grads[0] is None and grads[1] is None and grads[2] is not None and grads[3] is not None

@@ -230,3 +230,17 @@ def test_a_tied_llama_checkpoint_loads_back(tmp_path, tok):
     x = np.arange(8).reshape(1, 8)
     with no_grad():
         np.testing.assert_array_equal(loaded(x)[0].numpy(), result["model"](x)[0].numpy())
+
+
+def test_the_flop_count_takes_the_rows_length_and_counts_a_tied_head():
+    """MFU of a chat run: attention's 12 L H d T over the rows' length, not the 8192-token context
+    (SmolLM2's, which made it about 3 times too large); a tied embedding is the head, so its 6 V C count."""
+    for tied in (True, False):
+        c = LlamaConfig(vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        num_key_value_heads=2, max_position_embeddings=4096, tie_word_embeddings=tied)
+        model = LlamaForCausalLM(c)
+        matrices = sum(p.numel() for n, p in model.named_parameters() if p.ndim == 2 and "embed" not in n)
+        head = 50 * 16 if tied else 0                    # untied: lm_head is among the matrices already
+        norms = sum(p.numel() for p in model.parameters() if p.ndim == 1)
+        assert model.flops_per_token(seq_len=10) == 6 * (matrices + head + norms) + 12 * 2 * 4 * 4 * 10
+        assert model.flops_per_token() - model.flops_per_token(seq_len=10) == 12 * 2 * 4 * 4 * (4096 - 10)

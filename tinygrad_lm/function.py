@@ -82,10 +82,11 @@ class Function:
       ``forward(self, *arrays, **params) -> array``: compute with ``self.xp`` and keep on ``self``
       what backward will need;
       ``backward(self, grad) -> array or tuple``: one gradient per input (``None`` where an input
-      needs none), each with that input's shape.
+      needs none: ``self.needs_input_grad[i]`` says which do), each with that input's shape.
     ``Function.apply(*tensors, **params)`` runs forward and links the result into the graph.
     """
     inputs = ()
+    needs_input_grad = ()   # per input: does it require a gradient (set when the graph is recorded)
     clock = 0          # the in-place write clock when forward ran (see Version)
 
     def forward(self, *arrays, **params):
@@ -115,6 +116,9 @@ class Function:
             result._counter, result._base = inputs[0]._counter_(), inputs[0] if base is None else base
         if needs_grad:
             fn.inputs, fn.clock = inputs, _clock
+            # PyTorch's ctx.needs_input_grad: backward may skip a gradient nobody asked for (a frozen
+            # weight's: the (out, in) product of a LoRA model's head is never needed)
+            fn.needs_input_grad = tuple(t.requires_grad for t in inputs)
             result._ctx = fn
         return result
 

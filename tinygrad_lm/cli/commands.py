@@ -5,6 +5,7 @@ import json
 import os
 import pathlib
 import sys
+import time
 
 import numpy as np
 
@@ -14,14 +15,15 @@ from ..viz.attention_view import attention_view
 from ..training.bench import run_bench
 from ..training.config import TrainConfig
 from ..data.text import load_meta, load_split, load_tokenizer, prepare as prepare_dataset, shakespeare
-from ..data.chat import prepare_chat, read_chat_jsonl, write_chat_jsonl
+from ..data.chat import hold_out, prepare_chat, read_chat_jsonl, write_chat_jsonl
+from ..data.preferences import prepare_preferences, read_preference_jsonl, write_preference_jsonl
 from ..data.dates import dates_chat_splits, prepare_dates
 from ..errors import CheckpointError, ConfigError, DataError
 from ..models.base import KIND_NAMES, check_field_types, field_kind
 from ..decoding.fill_mask import contextual_embeddings, fill_mask as fill_mask_text
 from ..training.pretrained import load_chat_tokenizer, load_fill_mask, load_model_source
 from ..models.generation import check_sampling, generate as generate_ids
-from ..decoding.chat import ChatSession
+from ..decoding.chat import ChatSession, pairs_from_mistakes
 from ..tokenizers.chat_template import ChatML
 from ..genomes.probes import is_genome_tokenizer, tok_end_id
 from ..genomes.report import format_report as format_genome_report, genome_report as make_genome_report
@@ -61,8 +63,10 @@ def prepare(args):
         return prepare_date_pairs(args)
     if getattr(args, "corpus", "shakespeare") in ("chat", "dates-chat"):
         return prepare_chats(args)
+    if getattr(args, "corpus", "shakespeare") in ("preference", "dates-dpo"):
+        return prepare_preference_pairs(args)
     if getattr(args, "model", None) is not None or getattr(args, "val_input", None) is not None:
-        raise ConfigError("--model and --val-input apply to --corpus chat and dates-chat only")
+        raise ConfigError("--model and --val-input apply to --corpus chat, dates-chat, preference and dates-dpo only")
     if getattr(args, "gene", None) is not None:
         raise ConfigError("--gene applies to --corpus sars-cov-2 only")
     args.tokenizer = args.tokenizer or "char"
@@ -103,6 +107,52 @@ def prepare_date_pairs(args):
     return out
 
 
+def prepare_preference_pairs(args):
+    """Preference pairs for DPO in the tokenizer and template of --model: --corpus preference reads
+    --input (and --val-input, else a tenth held out); dates-dpo builds pairs from --model's own
+    mistakes on the dates task (chosen: the ISO date, rejected: its greedy reply), the held-out
+    pairs from held-out dates, and keeps train.jsonl / val.jsonl beside the tokens."""
+    if args.tokenizer is not None:
+        raise ConfigError("--tokenizer does not apply to preference data: it is encoded with --model's own tokenizer")
+    name = args.model or "smollm2"
+    tok, template = load_chat_tokenizer(name)
+    if args.corpus == "dates-dpo":
+        if args.input is not None or args.val_input is not None:
+            raise ConfigError("--input and --val-input do not apply to --corpus dates-dpo: it writes its own pairs")
+        out = pathlib.Path(args.dataset or pathlib.Path("data") / "dates_dpo")
+        model = load_model_source(name).model
+        chats = dates_chat_splits(n_train=400 if args.pairs is None else args.pairs, n_val=args.val_pairs)
+        split_pairs = []
+        for split, prompts in zip(("train", "val"), chats):
+            t = time.perf_counter()
+            pairs, replies = pairs_from_mistakes(model, tok, template, prompts, max_new_tokens=24)
+            print(f"{split}: {name} answers {len(prompts) - len(pairs)} of {len(prompts)} prompts right "
+                  f"({time.perf_counter() - t:.0f} s); the {len(pairs)} wrong replies are the rejected answers")
+            split_pairs.append(pairs)
+        train, val = split_pairs
+        meta = prepare_preferences(train, val, out, tok, template, source=f"dates-dpo ({name})")
+        for split, pairs in (("train", train), ("val", val)):
+            write_preference_jsonl(pairs, out / f"{split}.jsonl")
+    else:
+        if args.input is None:
+            raise ConfigError("--corpus preference needs --input, a .jsonl file of (prompt, chosen, rejected) pairs")
+        train, val = _read_splits(args, read_preference_jsonl, "preference pair")
+        out = pathlib.Path(args.dataset or pathlib.Path("data") / f"preference_{pathlib.Path(args.input).stem}")
+        meta = prepare_preferences(train, val, out, tok, template, source=str(args.input))
+    counts = meta["preference"]
+    print(f"prepared {out}: {counts['train_pairs']:,} training and {counts['val_pairs']:,} held-out pairs, "
+          f"{meta['train_tokens']:,} and {meta['val_tokens']:,} tokens, vocab {meta['vocab_size']:,}")
+    return out
+
+
+def _read_splits(args, read, what):
+    """(train, val) records of --input and --val-input, or of --input with a tenth held out."""
+    records = read(args.input)
+    if args.val_input is not None:
+        return records, read(args.val_input)
+    return hold_out(records, args.input, what)
+
+
 def prepare_chats(args):
     """Chat data in the tokenizer and template of --model (a GGUF model): --corpus chat reads
     --input (and --val-input, else a tenth of --input held out); dates-chat writes the dates task
@@ -121,15 +171,7 @@ def prepare_chats(args):
     else:
         if args.input is None:
             raise ConfigError("--corpus chat needs --input, a .jsonl file of conversations")
-        chats = read_chat_jsonl(args.input)
-        if args.val_input is not None:
-            train, val = chats, read_chat_jsonl(args.val_input)
-        else:
-            if len(chats) < 2:
-                raise DataError(f"{args.input} holds 1 conversation; give --val-input or more conversations")
-            order = np.random.default_rng(0).permutation(len(chats))
-            n_val = max(1, len(chats) // 10)
-            train, val = [chats[i] for i in order[n_val:]], [chats[i] for i in order[:n_val]]
+        train, val = _read_splits(args, read_chat_jsonl, "conversation")
         out = pathlib.Path(args.dataset or pathlib.Path("data") / f"chat_{pathlib.Path(args.input).stem}")
         meta = prepare_chat(train, val, out, tok, template, source=str(args.input))
     chat = meta["chat"]

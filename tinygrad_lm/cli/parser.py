@@ -55,16 +55,19 @@ def build_parser():
 
     p = sub.add_parser("prepare", help="tokenize a text into data/<name>/{train,val}.bin + meta.json")
     p.add_argument("--input", default=None, help="a UTF-8 text file (default: tiny Shakespeare)")
-    p.add_argument("--corpus", choices=["shakespeare", "sars-cov-2", "dates", "chat", "dates-chat"], default="shakespeare",
+    p.add_argument("--corpus", choices=["shakespeare", "sars-cov-2", "dates", "chat", "dates-chat", "preference",
+                                       "dates-dpo"], default="shakespeare",
                    help="sars-cov-2: real genomes (genomes/sarscov2.py), split by sampling date; dates: "
                         "(written date, ISO date) pairs (dates.py), held-out dates never trained on; chat: the "
                         "conversations of --input (JSONL, {\"messages\": [...]} per line) for instruction tuning; "
-                        "dates-chat: the dates task as chats")
+                        "dates-chat: the dates task as chats; preference: the (prompt, chosen, rejected) pairs of "
+                        "--input (JSONL) for DPO; dates-dpo: pairs from --model's own mistakes on the dates task")
     p.add_argument("--pairs", type=int, default=None, help="dates: training pairs to write (default 100,000; "
-                                                           "dates-chat: 2,000)")
-    p.add_argument("--val-pairs", type=int, default=200, help="dates-chat: held-out chats (one date each)")
-    p.add_argument("--model", default=None, help="chat, dates-chat: the GGUF model whose tokenizer and chat template "
-                                                 "encode the chats (default: smollm2)")
+                                                           "dates-chat: 2,000; dates-dpo: 400 prompts asked)")
+    p.add_argument("--val-pairs", type=int, default=200, help="dates-chat, dates-dpo: held-out chats (one date each)")
+    p.add_argument("--model", default=None, help="chat, dates-chat, preference, dates-dpo: the GGUF model whose "
+                                                 "tokenizer and chat template encode the chats (default: smollm2); "
+                                                 "dates-dpo: also the model whose mistakes are collected")
     p.add_argument("--val-input", default=None, help="chat: the held-out conversations (default: a tenth of --input)")
     p.add_argument("--tokenizer", default=None, help="char (default) | gpt2 | bpe:<vocab_size> | a tokenizer file; "
                                                      "sars-cov-2: nucleotide (default) | codon | bpe | bpe:<vocab_size>")

@@ -46,25 +46,42 @@ def read_chat_jsonl(path, max_bytes=MAX_JSONL_BYTES):
     """The conversations of a JSONL file, one ``{"messages": [{"role", "content"}, ...]}`` per
     line (blank lines skipped). Each is checked: roles of ROLES, text contents, at least one
     assistant message, no special token's text in a content. DataError names the line."""
+    return read_jsonl(path, check_chat, "conversation", max_bytes)
+
+
+def read_jsonl(path, check, what, max_bytes=MAX_JSONL_BYTES):
+    """[check(record, "file:line") for each line's JSON record] (blank lines skipped): a JSONL
+    dataset of `what`s (a conversation, a preference pair), read in one go, each line checked."""
     path = pathlib.Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: no such file (a chat dataset is a .jsonl file, one conversation per line)")
+        raise DataError(f"{path}: no such file (a dataset of {what}s is a .jsonl file, one {what} per line)")
     if path.stat().st_size > max_bytes:
         raise DataError(f"{path} holds {path.stat().st_size:,} bytes, more than the {max_bytes:,} read in one go: "
                         "split it")
-    chats = []
+    records = []
     try:
         with open(path, encoding="utf-8") as f:
             for number, line in enumerate(f, 1):
                 if line.strip():
-                    chats.append(check_chat(_json_line(line, path, number), f"{path}:{number}"))
+                    records.append(check(_json_line(line, path, number), f"{path}:{number}"))
     except UnicodeDecodeError as e:
         raise DataError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
     except OSError as e:
         raise DataError(f"cannot read {path}: {e.strerror or e}") from None
-    if not chats:
-        raise DataError(f"{path} holds no conversation")
-    return chats
+    if not records:
+        raise DataError(f"{path} holds no {what}")
+    return records
+
+
+def hold_out(records, source, what="conversation", fraction=0.1, seed=0):
+    """(train, val): `fraction` of `records` (a tenth: every tenth, rounded down; at least one) held out for validation, chosen by a
+    fixed seed; DataError when there are fewer than two (`source` names where they came from)."""
+    if len(records) < 2:
+        raise DataError(f"{source} holds {len(records)} {what}; training and validation need at least 2 "
+                        "(or give the held-out ones apart)")
+    order = np.random.default_rng(seed).permutation(len(records))
+    n_val = max(1, len(records) // round(1 / fraction))
+    return [records[i] for i in order[n_val:]], [records[i] for i in order[:n_val]]
 
 
 def _json_line(line, path, number):
@@ -120,12 +137,17 @@ def encode_chat(tok, template, messages):
 
 def write_chat_jsonl(chats, path):
     """Write conversations as JSONL (trl's format, one {"messages": [...]} per line), atomically."""
+    write_jsonl(({"messages": messages} for messages in chats), path)
+
+
+def write_jsonl(records, path):
+    """Write one JSON record per line, atomically (a temporary file, then renamed)."""
     path = pathlib.Path(path)
     temporary = path.with_name(f".{path.name}.tmp")
     try:
         with open(temporary, "w", encoding="utf-8") as f:
-            for messages in chats:
-                f.write(json.dumps({"messages": messages}, ensure_ascii=False) + "\n")
+            for record in records:
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
         os.replace(temporary, path)
     except OSError as e:
         temporary.unlink(missing_ok=True)

@@ -70,3 +70,15 @@ def answer_exact_match(model, tokenizer, template, chats, max_new_tokens=32):
     replies = [answer(model, tokenizer, template, chat[:-1], max_new_tokens) for chat in chats]
     right = sum(reply == chat[-1]["content"] for reply, chat in zip(replies, chats))
     return right, replies
+
+
+def pairs_from_mistakes(model, tokenizer, template, chats, max_new_tokens=32,
+                        special_tokens=("<|im_start|>", "<|im_end|>", "<|endoftext|>")):
+    """(pairs, replies): preference pairs built from the model's own mistakes. For each chat (its
+    last message the right answer), the greedy reply to the messages before it; where the reply is
+    wrong, the pair (prompt, chosen = the right answer, rejected = the reply). A reply holding a
+    special token's text is left out (a chat may not hold one)."""
+    right, replies = answer_exact_match(model, tokenizer, template, chats, max_new_tokens)
+    pairs = [(chat[:-1], chat[-1], {"role": "assistant", "content": reply}) for chat, reply in zip(chats, replies)
+             if reply != chat[-1]["content"] and not any(t in reply for t in special_tokens)]
+    return pairs, replies

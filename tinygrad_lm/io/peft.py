@@ -54,6 +54,9 @@ def load_adapter(model, adapter_dir):
             raise PretrainedError(f"{config_path}: {unsupported}=true is not built here")
     if raw.get("rank_pattern") or raw.get("alpha_pattern"):
         raise PretrainedError(f"{config_path}: per-module rank_pattern / alpha_pattern are not built here")
+    if raw.get("modules_to_save"):
+        raise PretrainedError(f"{config_path}: modules_to_save (whole modules saved beside the adapters) is not "
+                              "read here")
     try:
         config = LoraConfig(r=raw.get("r", 8), lora_alpha=raw.get("lora_alpha", 8),
                             lora_dropout=raw.get("lora_dropout", 0.0) or 0.0,

@@ -24,7 +24,7 @@ from .bert_tasks import BertClassifier, BertClassifierConfig, BertMLM, BertMLMCo
 from .bigram import Bigram, BigramConfig
 from .family import FAMILIES, Family, build, family_of, family_record, register, require
 from .gpt import GPT, GPTConfig
-from .llama import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+from .llama import LlamaConfig, LlamaForCausalLM, LlamaForSequenceClassification, Qwen2Config, Qwen2ForCausalLM
 from .rnnlm import RNNLM, RNNLMConfig
 from .seq2seq import Seq2Seq, Seq2SeqConfig
 
@@ -35,5 +35,5 @@ for _family in (gpt.FAMILY, bigram.FAMILY, rnnlm.FAMILY, bert_tasks.MLM_FAMILY, 
 __all__ = ["FAMILIES", "Family", "register", "require", "family_of", "family_record", "build",
            "GPT", "GPTConfig", "Bigram", "BigramConfig", "RNNLM", "RNNLMConfig",
            "BertConfig", "BertModel", "BertForMaskedLM", "BertForSequenceClassification",
-           "BertMLM", "BertMLMConfig", "BertClassifier", "BertClassifierConfig", "Seq2Seq", "Seq2SeqConfig", "LlamaConfig", "LlamaForCausalLM",
+           "BertMLM", "BertMLMConfig", "BertClassifier", "BertClassifierConfig", "Seq2Seq", "Seq2SeqConfig", "LlamaConfig", "LlamaForCausalLM", "LlamaForSequenceClassification",
            "Qwen2Config", "Qwen2ForCausalLM"]

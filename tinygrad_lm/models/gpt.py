@@ -258,10 +258,12 @@ class GPT(nn.Module):
             n -= self.transformer.wpe.weight.numel()
         return n
 
-    def flops_per_token(self):
-        """Forward + backward FLOPs per token (6N plus attention's 12 L T C), as nanoGPT's MFU."""
+    def flops_per_token(self, seq_len=None):
+        """Forward + backward FLOPs per token (6N plus attention's 12 L T C), as nanoGPT's MFU; T the
+        tokens of a row (default the whole context)."""
         c = self.config
-        return 6 * self.num_parameters(non_embedding=True) + 12 * c.n_layer * c.n_embd * c.block_size
+        T = c.block_size if seq_len is None else seq_len
+        return 6 * self.num_parameters(non_embedding=True) + 12 * c.n_layer * c.n_embd * T
 
     def attention_maps(self, idx):
         """Attention weights of every layer for a prompt: a NumPy array (n_layer, B, n_head, T, T)."""

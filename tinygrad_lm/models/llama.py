@@ -25,14 +25,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import nn
+from .. import backend, nn
 from ..errors import ConfigError, PretrainedError
 from ..io.gguf import GGUFFile, unpermute_rows
 from ..io.packages import PACKAGED, packaged_file
 from ..io.safetensors import load_file, save_file
 from ..nn import functional as F
 from ..nn.attention import CAUSAL, KVCache, cache_length
-from ..tensor import no_grad
+from ..tensor import Tensor, no_grad
 from .base import ModelConfig, check_token_ids
 from .family import Family
 from .generation import generate
@@ -256,6 +256,14 @@ class LlamaModel(nn.Module):
         self.layers = nn.ModuleList([LlamaDecoderLayer(c, self.rotary_emb) for _ in range(c.num_hidden_layers)])
         self.norm = nn.RMSNorm(c.hidden_size, eps=c.rms_norm_eps)
 
+    def forward(self, ids):
+        """Checked token ids (B, T) -> the last layer's normed hidden states (B, T, hidden_size), as
+        Hugging Face's LlamaModel (the heads' input: lm_head, or a classifier's score)."""
+        x = F.embedding(ids, self.embed_tokens.weight, check_indices=False)
+        for layer in self.layers:
+            x = layer(x)
+        return self.norm(x)
+
 
 class LlamaForCausalLM(nn.Module):
     attention_kind = CAUSAL
@@ -315,10 +323,14 @@ class LlamaForCausalLM(nn.Module):
             self.forward(idx)
         return np.stack(list(maps.values()))
 
-    def flops_per_token(self):
+    def flops_per_token(self, seq_len=None):
+        """Forward + backward FLOPs per token, as nanoGPT's MFU: 6 per weight a token meets (the
+        embedding table is a lookup, so it counts only when it is also the head: tied) plus
+        attention's 12 L H d T, T the tokens of a row (default the whole context)."""
         c = self.config
-        return 6 * (self.num_parameters() - c.vocab_size * c.hidden_size) + \
-            12 * c.num_hidden_layers * c.num_attention_heads * c.head_size * c.block_size
+        lookup = 0 if c.tie_word_embeddings else c.vocab_size * c.hidden_size
+        T = c.block_size if seq_len is None else seq_len
+        return 6 * (self.num_parameters() - lookup) + 12 * c.num_hidden_layers * c.num_attention_heads * c.head_size * T
 
     def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, seed=None, use_cache=True):
         return generate(self, idx, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
@@ -370,6 +382,82 @@ class LlamaForCausalLM(nn.Module):
 class Qwen2ForCausalLM(LlamaForCausalLM):
     """Qwen2 (Qwen2Config): the same model, q/k/v biases, Hugging Face's class name for
     save_pretrained and isinstance checks."""
+
+
+class LlamaForSequenceClassification(nn.Module):
+    """A Llama read as a classifier, Hugging Face's class of that name: the decoder (``model``)
+    and a head ``score`` (hidden_size -> num_labels, no bias) on the hidden state of each
+    sequence's LAST REAL token. A causal model has read the whole sequence only there: position t
+    attends to positions <= t, so the last token is the only one that has seen every other.
+
+    Padding: right-padded batches with attention_mask (1 on real tokens, 0 on the padding after
+    them); the padding changes no real position (it comes after them) and is never read. Without a
+    mask, every token is real. Left padding is refused: it would shift the rotary positions.
+
+        clf = LlamaForSequenceClassification.from_causal_lm(LlamaForCausalLM.from_pretrained("smollm2"), 4)
+        logits, loss = clf(input_ids, attention_mask, labels)      # (B, num_labels), mean cross-entropy
+    """
+    attention_kind = CAUSAL
+
+    def __init__(self, config, num_labels=2):
+        super().__init__()
+        if num_labels < 2:
+            raise ConfigError(f"LlamaForSequenceClassification: num_labels must be >= 2, got {num_labels}")
+        config.validate()
+        self.config, self.num_labels = config, num_labels
+        self.model = LlamaModel(config)
+        self.score = nn.Linear(config.hidden_size, num_labels, bias=False)
+        for p in self.parameters():                 # Hugging Face's init, as LlamaForCausalLM
+            if p.ndim >= 2:
+                nn.init.normal_(p, 0.0, config.initializer_range)
+
+    @classmethod
+    def from_causal_lm(cls, lm, num_labels):
+        """A classifier on a causal LM's decoder (shared, not copied: train it, and lm changes too);
+        the score head is new (Hugging Face's init). from_pretrained("smollm2") through this."""
+        with nn.init.no_init_weights():             # the decoder is replaced next: draw nothing for it
+            clf = cls(lm.config, num_labels)
+        clf.model = lm.model
+        nn.init.normal_(clf.score.weight, 0.0, lm.config.initializer_range)
+        return clf.to(lm.device, dtype=lm.model.norm.weight.dtype)
+
+    @property
+    def device(self):
+        return self.score.weight.device
+
+    def last_real_positions(self, attention_mask, shape):
+        """Per row, the index of its last real token (B,), from a right-padded attention_mask."""
+        B, T = shape
+        if attention_mask is None:
+            return np.full(B, T - 1)
+        data = attention_mask.data if isinstance(attention_mask, Tensor) else attention_mask
+        mask = backend.to_numpy(np.asarray(data) if isinstance(data, (list, tuple)) else data)   # checked on the host
+        if mask.shape != (B, T) or not np.isin(mask, (0, 1)).all():
+            raise ValueError(f"Llama classifier: attention_mask must be 0/1 of the input's shape {(B, T)}, "
+                             f"got {mask.shape}")
+        lengths = mask.sum(-1)
+        if (lengths == 0).any() or (mask != (np.arange(T) < lengths[:, None])).any():
+            raise ValueError("Llama classifier: attention_mask must be right padding (each row 1...1 0...0, at "
+                             "least one 1): left padding would move the rotary positions")
+        return lengths - 1
+
+    def forward(self, input_ids, attention_mask=None, labels=None):
+        """-> (logits (B, num_labels), mean cross-entropy against labels (B,) or None)."""
+        c = self.config
+        ids = check_token_ids(input_ids, c.vocab_size, f"Llama: input_ids (token ids, vocab_size={c.vocab_size})",
+                              self.device)
+        B, T = ids.shape
+        if T > c.block_size:
+            raise ValueError(f"Llama: a sequence of {T} tokens is longer than max_position_embeddings={c.block_size}")
+        last = self.last_real_positions(attention_mask, (B, T))
+        hidden = self.model(ids)                                   # (B, T, H)
+        rows, last = (backend.to_device(np.asarray(a), self.device) for a in (np.arange(B), last))
+        logits = self.score(hidden[rows, last])                    # the last real token's state -> (B, labels)
+        loss = None
+        if labels is not None:
+            y = check_token_ids(labels, self.num_labels, "Llama classifier: labels", self.device, shape=(B,))
+            loss = F.cross_entropy(logits, y, check_indices=False)
+        return logits, loss
 
 
 def _registered(path):

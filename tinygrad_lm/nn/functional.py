@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from .. import backend
-from ..ops import (CrossEntropy, Linear as LinearOp, Dropout, Embedding, GELUErf, GELUTanh, LayerNorm, RMSNorm, LogSoftmax,
+from ..ops import (CrossEntropy, DPOLoss, Linear as LinearOp, Dropout, Embedding, GELUErf, GELUTanh, LayerNorm, RMSNorm, LogSoftmax,
                    PackedCausalAttention, ReLU, Rotary, ScaledDotProductAttention, SiLU, Softmax, SwiGLU, causal_mask)
 from ..ops.rotary import pair_slices
 from ..ops import checks        # checks.check_indices: cross_entropy's argument `check_indices` hides the name
@@ -617,3 +617,46 @@ def mse_loss(input, target, *, reduction="mean", weight=None):
         return weighted.sum() / (weight.sum() if isinstance(weight, Tensor) else float(weight.sum()))
     return _reduce(weighted, reduction)
 
+
+
+def sequence_log_probs(logits, labels, ignore_index=-100):
+    """log p(answer | prompt) per row: the sum over a row's labelled positions of the log-softmax
+    of `logits` (B, T, V) at `labels` (B, T); positions labelled ignore_index (the prompt, the
+    padding) add nothing. The fused cross-entropy per token, negated and summed over time."""
+    B, T, V = logits.shape
+    per_token = cross_entropy(logits.reshape(B * T, V), labels.reshape(-1), ignore_index=ignore_index,
+                              reduction="none")
+    return -per_token.reshape(B, T).sum(-1)
+
+
+def _reference(values, like, who):
+    array = raw(values, like.device)
+    if array.shape != like.shape:
+        raise ValueError(f"{who}: the reference log-probabilities have shape {tuple(array.shape)}, the policy's "
+                         f"{like.shape}")
+    return array.astype(like.dtype, copy=False)
+
+
+def dpo_loss(policy_chosen_logps, policy_rejected_logps, reference_chosen_logps, reference_rejected_logps, beta=0.1):
+    """DPO's loss, mean over pairs of -log sigmoid(beta [(c - c_ref) - (r - r_ref)]) (trl's
+    "sigmoid" loss type): the policy's sequence log-probabilities of the chosen (c) and rejected
+    (r) answers, (N,) tensors, against the frozen reference's (arrays or tensors; no gradient goes
+    to them). Fused (ops/dpo.py DPOLoss: the gradient derived step by step)."""
+    if not beta > 0:
+        raise ValueError(f"dpo_loss: beta must be > 0, got {beta}")
+    if policy_chosen_logps.shape != policy_rejected_logps.shape:
+        raise ValueError(f"dpo_loss: chosen {policy_chosen_logps.shape} and rejected {policy_rejected_logps.shape} "
+                         "log-probabilities differ in shape")
+    ref_c = _reference(reference_chosen_logps, policy_chosen_logps, "dpo_loss")
+    ref_r = _reference(reference_rejected_logps, policy_rejected_logps, "dpo_loss")
+    return DPOLoss.apply(policy_chosen_logps, policy_rejected_logps, reference_chosen=ref_c,
+                         reference_rejected=ref_r, beta=float(beta))
+
+
+def dpo_loss_composite(policy_chosen_logps, policy_rejected_logps, reference_chosen_logps, reference_rejected_logps,
+                       beta=0.1):
+    """The same loss from primitives: -log sigmoid(z) = softplus(-z) = relu(-z) + log(1 + exp(-|z|))."""
+    ref_c = _reference(reference_chosen_logps, policy_chosen_logps, "dpo_loss")
+    ref_r = _reference(reference_rejected_logps, policy_rejected_logps, "dpo_loss")
+    z = ((policy_chosen_logps - ref_c) - (policy_rejected_logps - ref_r)) * beta
+    return ((-z).relu() + ((-(z.abs())).exp() + 1).log()).mean()

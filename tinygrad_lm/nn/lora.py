@@ -7,6 +7,7 @@ B starts at zero, so the adapted model starts as the pretrained one; A starts as
 Linear default, kaiming-uniform with a = sqrt(5)). Fused (ops/lora.py: the backward written out,
 no gradient for W); fused=False composes it from two Linears (autograd derives it).
 """
+import math
 from dataclasses import dataclass, field
 
 from . import functional as F
@@ -19,26 +20,40 @@ from .module import Module
 @dataclass
 class LoraConfig:
     """peft's LoraConfig fields: r, lora_alpha, lora_dropout, target_modules (names of the last
-    part of a module's path, e.g. ["q_proj", "v_proj"], or "all-linear"), bias ("none" only)."""
+    part of a module's path, e.g. ["q_proj", "v_proj"], or "all-linear"), bias ("none" only),
+    task_type, modules_to_save (names of modules trained whole, not adapted: a classifier's new
+    head; task_type "SEQ_CLS" makes it ["classifier", "score"], as peft)."""
     r: int = 8
     lora_alpha: int = 8
     lora_dropout: float = 0.0
     target_modules: list = field(default_factory=lambda: ["q_proj", "v_proj"])
     bias: str = "none"
     task_type: str = "CAUSAL_LM"
+    modules_to_save: list = None     # modules trained whole beside the adapters (SEQ_CLS: the new head)
 
     def __post_init__(self):
         problems = []
+        number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
         if not isinstance(self.r, int) or isinstance(self.r, bool) or self.r < 1:
             problems.append(f"r={self.r!r} must be an integer >= 1")
-        if not self.lora_alpha > 0:
-            problems.append(f"lora_alpha={self.lora_alpha!r} must be > 0")
-        if not 0 <= self.lora_dropout < 1:
-            problems.append(f"lora_dropout={self.lora_dropout!r} must be in [0, 1)")
+        if not (number(self.lora_alpha) and self.lora_alpha > 0):
+            problems.append(f"lora_alpha={self.lora_alpha!r} must be a number > 0")
+        if not (number(self.lora_dropout) and 0 <= self.lora_dropout < 1):
+            problems.append(f"lora_dropout={self.lora_dropout!r} must be a number in [0, 1)")
         if self.bias != "none":
             problems.append(f"bias={self.bias!r}: only 'none' (biases stay frozen) is built")
         if isinstance(self.target_modules, str) and self.target_modules != "all-linear":
             self.target_modules = [self.target_modules]
+        if not (self.target_modules == "all-linear" or isinstance(self.target_modules, list)
+                and all(isinstance(t, str) and t for t in self.target_modules)):
+            problems.append(f"target_modules={str(self.target_modules)[:60]} must be module names or 'all-linear'")
+        if not isinstance(self.task_type, str):
+            problems.append(f"task_type={str(self.task_type)[:40]} must be a text (CAUSAL_LM, SEQ_CLS, ...)")
+        elif self.modules_to_save is None and self.task_type == "SEQ_CLS":
+            self.modules_to_save = ["classifier", "score"]      # peft's default: a classifier's head is new
+        if not (self.modules_to_save is None or isinstance(self.modules_to_save, list)
+                and all(isinstance(t, str) and t for t in self.modules_to_save)):
+            problems.append(f"modules_to_save={str(self.modules_to_save)[:60]} must be a list of module names")
         if problems:
             raise ValueError("LoraConfig: " + "; ".join(problems))
 
@@ -117,17 +132,22 @@ def _replace(model, name, new):
 
 def get_peft_model(model, peft_config, fused=True):
     """Freeze every parameter of `model` and wrap each target Linear in a LoraLinear (in place;
-    returns the model). Only the adapters' lora_A and lora_B then require gradients, so an
-    optimizer over the parameters that require grad holds them alone."""
+    returns the model). Only the adapters' lora_A and lora_B (and the modules_to_save) then require
+    gradients, so an optimizer over the parameters that require grad holds them alone."""
     names = list(_targets(model, peft_config.target_modules))
     if not names:
         raise ValueError(f"get_peft_model: no Linear named {peft_config.target_modules} in {type(model).__name__}")
+    saved = [m for n, m in model.named_modules() if n and n.rsplit(".", 1)[-1] in (peft_config.modules_to_save or ())]
+    names = [n for n in names if n.rsplit(".", 1)[-1] not in (peft_config.modules_to_save or ())]
     for p in model.parameters():
         p.requires_grad = False
     for name in names:
         base = dict(model.named_modules())[name]
         _replace(model, name, LoraLinear(base, peft_config.r, peft_config.lora_alpha, peft_config.lora_dropout,
                                          fused=fused))
+    for module in saved:                        # modules_to_save: trained whole
+        for p in module.parameters():
+            p.requires_grad = True
     model.peft_config = peft_config
     return model
 
@@ -160,8 +180,11 @@ def lora_record(model):
     """What a checkpoint stores of a model's adapters, to rebuild them before its weights load:
     {"config": LoraConfig's fields, "targets": the dotted names of the wrapped Linears}."""
     cfg = model.peft_config
-    return {"config": {"r": cfg.r, "lora_alpha": cfg.lora_alpha, "lora_dropout": cfg.lora_dropout,
-                       "target_modules": cfg.target_modules}, "targets": [name for name, _ in lora_layers(model)]}
+    config = {"r": cfg.r, "lora_alpha": cfg.lora_alpha, "lora_dropout": cfg.lora_dropout,
+              "target_modules": cfg.target_modules}
+    if cfg.modules_to_save:
+        config.update(task_type=cfg.task_type, modules_to_save=cfg.modules_to_save)
+    return {"config": config, "targets": [name for name, _ in lora_layers(model)]}
 
 
 def apply_lora(model, record):

@@ -5,6 +5,7 @@ are defined on the class in ``tensor.py``; the checks of their arguments are in 
 """
 from .arithmetic import Add, Div, Maximum, Minimum, Mul, Neg, Pow, PowTensor, Sub, unbroadcast
 from .checks import check_indices
+from .dpo import DPOLoss
 from .dtypes import Cast
 from .fused import (CrossEntropy, LayerNorm, Linear, PackedCausalAttention, RMSNorm, ScaledDotProductAttention,
                     causal_mask)
@@ -27,5 +28,5 @@ __all__ = [
     "unbroadcast", "scatter_add", "check_indices", "causal_mask",
     "PowTensor", "Maximum", "Minimum", "Min", "Cumsum", "Abs", "Clamp", "Rsqrt", "LogSumExp", "Expand",
     "Flip", "Repeat", "Gather", "Clone", "Cast", "Std", "RNNSequence", "LSTMSequence", "GRUSequence",
-    "SiLU", "SwiGLU", "Rotary", "LoRALinear",
+    "SiLU", "SwiGLU", "Rotary", "LoRALinear", "DPOLoss",
 ]

@@ -91,6 +91,8 @@ class Linear(Function):
       1. g_x = g @ W                 (N, out) @ (out, in)
       2. g_W = g^T @ x               (out, N) @ (N, in)   (sums over all N positions at once)
       3. g_b = sum over N of g
+    Each is computed only for an input that requires it (needs_input_grad): a frozen weight (a
+    LoRA model's head, tied to the frozen embedding) costs no (out, N) @ (N, in) product.
     """
 
     def forward(self, x, weight, bias=None):
@@ -103,12 +105,13 @@ class Linear(Function):
         return y.reshape(*x.shape[:-1], weight.shape[0])
 
     def backward(self, grad):
+        need_x, need_weight, *need_bias = self.needs_input_grad
         g = grad.reshape(-1, grad.shape[-1])
-        g_x = (g @ self.weight).reshape(self.x_shape)
-        g_weight = g.T @ self.x2
+        g_x = (g @ self.weight).reshape(self.x_shape) if need_x else None            # 1
+        g_weight = g.T @ self.x2 if need_weight else None                            # 2
         if not self.has_bias:
             return g_x, g_weight
-        return g_x, g_weight, g.sum(axis=0)
+        return g_x, g_weight, g.sum(axis=0) if need_bias[0] else None                 # 3
 
 
 def row_mean(xp, a):

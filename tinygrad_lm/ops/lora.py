@@ -33,10 +33,11 @@ class LoRALinear(Function):
         return y.reshape(*x.shape[:-1], weight.shape[0])
 
     def backward(self, grad):
+        need_x, need_x_a = self.needs_input_grad[:2]                  # not for the first layer's input
         g = grad.reshape(-1, grad.shape[-1])
         g_h = self.s * (g @ self.B)                                   # 1
         g_B = self.s * (g.T @ self.h)                                 # 2
         g_A = g_h.T @ self.xa2                                        # 3
-        g_x = (g @ self.weight).reshape(self.x_shape)                 # 4
-        g_x_a = (g_h @ self.A).reshape(self.x_shape)                  # 5
+        g_x = (g @ self.weight).reshape(self.x_shape) if need_x else None          # 4
+        g_x_a = (g_h @ self.A).reshape(self.x_shape) if need_x_a else None         # 5
         return g_x, g_x_a, g_A, g_B

@@ -144,8 +144,10 @@ class SwiGLU(Function):
     Forward keeps a, b and s = sigmoid(a). Backward, with g = dL/dh:
       1. silu(a)       = a s
       2. g_b           = g silu(a)                       (h is linear in b)
-      3. d silu / da   = s (1 + a (1 - s))               (as SiLU's step 2)
+      3. d silu / da   = s (1 + a (1 - s)) = s + silu(a) (1 - s)      (as SiLU's step 2)
       4. g_a           = g b d silu / da
+    Step 3 and 4 run in place on one new array: these are the MLP's widest arrays, and each
+    temporary is one more pass over memory (three new arrays instead of eight).
     """
 
     def forward(self, a, b):
@@ -157,8 +159,11 @@ class SwiGLU(Function):
         a, b, s = self.a, self.b, self.s
         silu_a = a * s                                               # 1
         g_b = grad * silu_a                                          # 2
-        dsilu_da = s * (1 + a * (1 - s))                             # 3
-        g_a = grad * b * dsilu_da                                    # 4
+        g_a = 1 - s                                                  # 3: s + silu(a) (1 - s) ...
+        g_a *= silu_a
+        g_a += s
+        g_a *= b                                                     # 4: ... times b and g
+        g_a *= grad
         return g_a, g_b
 
 

@@ -91,8 +91,10 @@ class ByteLevelBPETokenizer(Tokenizer):
             raise TokenizerFileError(f"{path}: model is not BPE with a vocab and merges (this reader knows byte-level BPE)")
         if model.get("byte_fallback"):
             raise TokenizerFileError(f"{path}: byte_fallback BPE (SentencePiece-style, Llama 2) is not read here")
+        added = d.get("added_tokens") or []
+        _check_tokenizer_json(model, added, path)
         by_id = {i: t for t, i in model["vocab"].items()}
-        added = [a for a in d.get("added_tokens") or [] if isinstance(a, dict) and "id" in a and "content" in a]
+        added = [a for a in added if "id" in a and "content" in a]
         by_id.update({a["id"]: a["content"] for a in added})
         if sorted(by_id) != list(range(len(by_id))):
             raise TokenizerFileError(f"{path}: the token ids are not 0..{len(by_id) - 1} without gaps")
@@ -194,6 +196,27 @@ TOKENIZER_JSON_PRE = {
     (("Split", LLAMA3_PATTERN), ("ByteLevel", False)): "llama-bpe",
     (("Split", QWEN2_PATTERN), ("ByteLevel", False)): "qwen2",
 }
+
+
+def _is_id(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_tokenizer_json(model, added, path):
+    """What from_tokenizer_json reads, each of its kind: vocab {text: id >= 0}, merges "a b" or
+    [a, b] of texts, added_tokens a list of {"id": id, "content": text}."""
+    bad = next((f"the vocab entry {t!r}: {i!r}" for t, i in model["vocab"].items() if not _is_id(i)), None)
+    bad = bad or next((f"the merge {m!r}" for m in model["merges"] if not (
+        isinstance(m, str) and " " in m or isinstance(m, list) and len(m) == 2 and all(isinstance(x, str) for x in m))),
+        None)
+    if not isinstance(added, list):
+        bad = bad or f"added_tokens {str(added)[:40]} (not a list)"
+    else:
+        bad = bad or next((f"the added token {str(a)[:60]}" for a in added if not (
+            isinstance(a, dict) and _is_id(a.get("id")) and isinstance(a.get("content"), str) and a["content"])),
+            None)
+    if bad:
+        raise TokenizerFileError(f"{path}: {bad} is not what a tokenizer.json holds there")
 
 
 def pre_tokenizer_of(spec, where="tokenizer.json"):

@@ -45,6 +45,9 @@ class TrainConfig:
     lora_alpha: float = _setting(16.0, "LoRA's alpha: the adapters' output is scaled by lora_alpha / lora_r")
     lora_dropout: float = _setting(0.0, "dropout on the adapters' input")
     lora_target_modules: str = _setting("all-linear", "the Linears to adapt: names such as q_proj,v_proj, or all-linear")
+    dpo_beta: float = _setting(0.1, "preference data (DPO): beta, how far the policy may move from the reference")
+    rpo_alpha: float = _setting(0.0, "preference data: add this times the chosen answers' negative log-likelihood "
+                                     "per token to DPO's loss (trl's rpo_alpha; 0: DPO alone)")
 
     def __post_init__(self):
         self.validate()
@@ -66,6 +69,10 @@ class TrainConfig:
             ("lora_dropout", 0)) if not getattr(self, name) >= low]
         if self.lora_r and not self.lora_alpha > 0:
             problems.append(f"lora_alpha={self.lora_alpha} must be > 0")
+        if not self.dpo_beta > 0:
+            problems.append(f"dpo_beta={self.dpo_beta} must be > 0")
+        if not self.rpo_alpha >= 0:
+            problems.append(f"rpo_alpha={self.rpo_alpha} must be >= 0")
         if not self.lora_dropout < 1:
             problems.append(f"lora_dropout={self.lora_dropout} must be < 1")
         if self.lora_r and not self.lora_target_modules.strip(" ,"):

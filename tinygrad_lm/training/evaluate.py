@@ -16,11 +16,12 @@ def batch_scores(model, tokens, block_size, batch_size, n_batches, seed, batch_s
     sequences), else None."""
     batches = batch_source(tokens, block_size, batch_size, seed=seed)
     score = getattr(batches, "accuracy", None)       # the batch source protocol: scoring is optional
+    compute = getattr(batches, "compute_loss", None)  # and so is an objective of its own (DPO)
     losses, correct, counted = [], 0, 0
     with eval_mode(model):
         for _ in range(n_batches):
             batch = batches.next()
-            logits, loss = model(*batch)
+            logits, loss = model(*batch) if compute is None else compute(model, batch)
             losses.append(loss.item())
             if score is not None:
                 right, n = score(batch, logits)

@@ -12,7 +12,9 @@ cleanly on Ctrl-C or SIGTERM, is the ``Run`` object's (runs.py), which the loop 
     result = train(model_config, train_config, data_dir="data/shakespeare_char")
 
 Any model family trains here: ``model(*batch)`` must return ``(logits, loss)``, and the batch
-source (data.CausalLMBatches for language models) must give ``batch = batches.next()``.
+source (data.CausalLMBatches for language models) must give ``batch = batches.next()``. A batch
+source with an objective of its own (data.PreferenceBatches: DPO) has ``batches.compute_loss(model,
+batch) -> (logits, loss)``, which the step calls instead.
 """
 import dataclasses
 import pathlib
@@ -25,11 +27,12 @@ from .evaluate import batch_losses, estimate_loss, split_loss  # noqa: F401
 from .runs import Run
 
 
-def train_step(model, optimizer, batch, lr, grad_clip=0.0, average_gradients=None):
-    """One optimizer step on one batch; returns the loss as a Python float."""
+def train_step(model, optimizer, batch, lr, grad_clip=0.0, average_gradients=None, compute_loss=None):
+    """One optimizer step on one batch; returns the loss as a Python float. compute_loss(model,
+    batch) -> (logits, loss): a batch source's own objective (DPO's), instead of model(*batch)."""
     for group in optimizer.param_groups:
         group["lr"] = lr
-    _, loss = model(*batch)                     # forward: logits and the mean cross-entropy
+    _, loss = model(*batch) if compute_loss is None else compute_loss(model, batch)   # forward: the mean loss
     optimizer.zero_grad()
     loss.backward()                             # d loss / d every parameter, into the flat .grad buffer
     if average_gradients is not None:
@@ -68,7 +71,7 @@ def train(model_config, cfg, data_dir, init_from="scratch", log=print, on_step=N
             lr = schedule(run.step)
             with run.changing_state():          # batch RNG, weights and moments change in here
                 loss = train_step(run.model, run.optimizer, run.batches.next(), lr, cfg.grad_clip,
-                                  run.ranks.average_gradients)
+                                  run.ranks.average_gradients, getattr(run.batches, "compute_loss", None))
                 run.record(loss)                # NaN guard, step + 1, history
             if on_step is not None:
                 on_step(run.step, loss)

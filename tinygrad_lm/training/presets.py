@@ -6,6 +6,8 @@
 
 A new model family adds its recipe here.
 """
+import dataclasses
+
 from ..models import LlamaConfig
 from ..models import BertClassifierConfig, BertMLMConfig, BigramConfig, GPTConfig, RNNLMConfig, Seq2SeqConfig
 from .config import TrainConfig
@@ -155,6 +157,19 @@ def smollm2_sft(vocab_size=49152):
     return model, train
 
 
+def smollm2_dpo(vocab_size=49152):
+    """Preference tuning of SmolLM2-135M-Instruct with LoRA (--init-from smollm2 and a preference
+    --dataset, e.g. prepare --corpus dates-dpo): smollm2-sft's adapters, DPO with beta 0.1 plus the
+    chosen answers' likelihood (rpo_alpha 1.0: DPO alone collapsed on the dates pairs,
+    BENCHMARKS.md), AdamW lr 5e-4 (warmup 10, cosine to 5e-5 over 60 steps), batch 4 pairs (8 rows),
+    clipping 1.0; evaluation every 20 steps on 4 batches per split, with the reward accuracy."""
+    model, train = smollm2_sft(vocab_size)
+    train = dataclasses.replace(train, batch_size=4, max_iters=60, learning_rate=5e-4, min_lr=5e-5,
+                                lr_decay_iters=60, eval_interval=20, dpo_beta=0.1, rpo_alpha=1.0)
+    return model, train
+
+
 PRESETS = {"atpesc": atpesc, "llama-mini": llama_mini, "baby": baby, "gpu": gpu, "bigram": bigram, "char-lstm": char_lstm,
            "char-gru": char_gru, "bert-mini": bert_mini, "bert-nsp": bert_nsp,
-           "genome-gpt": genome_gpt, "seq2seq-dates": seq2seq_dates, "smollm2-sft": smollm2_sft, "default": default}
+           "genome-gpt": genome_gpt, "seq2seq-dates": seq2seq_dates, "smollm2-sft": smollm2_sft,
+           "smollm2-dpo": smollm2_dpo, "default": default}

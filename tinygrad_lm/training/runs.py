@@ -27,6 +27,7 @@ from . import checkpoint, flops
 from .. import random as tg_random
 from .config import make_optimizer
 from ..data.chat import ChatBatches, chat_batch_settings
+from ..data.preferences import PreferenceBatches
 from ..data.text import load_meta, load_split
 from .distributed import Ranks
 from ..errors import CheckpointError, ConfigError, TinygradLMError, TrainingDiverged
@@ -101,18 +102,30 @@ class Run:
         self.model, self.model_config = model, model.config
         self.model.to(cfg.device, dtype=self.dtype)
         self.optimizer = make_optimizer(self.model, cfg)
-        if batch_source is None and "chat" in self.meta:       # conversations: the loss on the answers only
+        self.reference = None                     # DPO: the reference's log-probabilities, per split
+        if batch_source is None and "preference" in self.meta:  # pairs of answers: DPO against the start
+            self.reference = dict(saved["meta"].get("dpo_reference") or {}) if saved is not None else {}
+            self.batch_source = batch_source = functools.partial(
+                PreferenceBatches, **chat_batch_settings(self.meta), beta=cfg.dpo_beta, reference=self.reference,
+                rpo_alpha=cfg.rpo_alpha)
+        elif batch_source is None and "chat" in self.meta:     # conversations: the loss on the answers only
             self.batch_source = batch_source = functools.partial(ChatBatches, **chat_batch_settings(self.meta))
         if batch_source is None:                  # the family's own (BERT: masked tokens; next tokens by default)
             self.batch_source = batch_source = family_record(self.model_config).batches(self.model_config)
-        self.batches = batch_source(self.ranks.shard(self.data["train"]), self.model_config.block_size,
+        # a rank reads its slice of the token stream; conversations (chats, pairs) are drawn whole at
+        # random by each rank's own seed, since a slice would cut one in two
+        train_tokens = self.data["train"] if "chat" in self.meta else self.ranks.shard(self.data["train"])
+        self.batches = batch_source(train_tokens, self.model_config.block_size,
                                     cfg.batch_size, seed=cfg.seed + self.ranks.rank)
         # rows as long as the batch source makes them (chats: their longest conversation, not the context)
-        _check_batch_memory(cfg.batch_size, getattr(self.batches, "row_tokens", self.model_config.block_size),
+        _check_batch_memory(getattr(self.batches, "rows_per_batch", cfg.batch_size),
+                            getattr(self.batches, "row_tokens", self.model_config.block_size),
                             self.model_config.vocab_size)
         self.history, self.evals, self.best_val, self.step = [], [], float("inf"), 0
         if saved is not None:
             self._restore(saved)
+        if self.reference is not None:
+            self._reference_log_probs(resumed=saved is not None)
         self.ranks.broadcast_parameters(self.optimizer)
         self._start_clock()
         trainable = sum(int(f.data.size) for f in self.optimizer.flat) if lora_layers(self.model) else None
@@ -133,6 +146,24 @@ class Run:
                 get_peft_model(model, self.cfg.lora_config())
         except ValueError as e:
             raise ConfigError(f"LoRA: {e}") from None
+
+    def _reference_log_probs(self, resumed):
+        """DPO's reference: the log-probability of every answer of each split this run reads (its
+        shard, and the train and val splits evaluation reads), computed once with the weights
+        training starts from, before the first step; a resumed run has them from its checkpoint."""
+        t, computed = time.perf_counter(), 0
+        for tokens in (self.batches.data, self.data["train"], self.data["val"]):
+            batches = self.batch_source(tokens, self.model_config.block_size, self.cfg.batch_size, seed=0)
+            if batches.key in self.reference:
+                continue
+            if resumed:
+                raise CheckpointError(f"{self.out_dir / 'last.npz'} holds no reference log-probabilities for this "
+                                      "dataset: it was not trained on it, so it cannot be resumed on it")
+            self.reference[batches.key] = batches.reference_log_probs(self.model)
+            computed += len(self.reference[batches.key])
+        if computed:
+            self.log(f"reference: the log-probabilities of {computed:,} answers under the starting weights, "
+                     f"computed once ({time.perf_counter() - t:.1f} s)")
 
     # ------------------------------------------------------------------ resume
     def _read_resume_checkpoint(self, saved=None):
@@ -207,6 +238,8 @@ class Run:
                 "history": self.history, "evals": self.evals, "best_val": self.best_val}
         if lora_layers(self.model):                 # the adapters' settings, to wrap the model again on load
             meta["lora"] = lora_record(self.model)
+        if self.reference is not None:              # DPO: resuming needs the same reference
+            meta["dpo_reference"] = self.reference
         self._on_main(lambda: [checkpoint.save(self.out_dir / name, self.model, self.optimizer, meta=meta)
                                for name in names])
 
@@ -245,8 +278,9 @@ class Run:
             improved = losses["val"] < self.best_val
             self.best_val = min(self.best_val, losses["val"])
             self.save(*(["best.npz"] if improved else []), "last.npz")
-        self.log(f"eval  {self.step:5d} | train {losses['train']:.4f} | val {losses['val']:.4f} | "
-                 f"val ppl {math.exp(min(losses['val'], 700)):.2f}{scores}")
+        # a perplexity is the exp of a mean cross-entropy; a batch source with its own objective (DPO) has none
+        ppl = "" if hasattr(self.batches, "compute_loss") else f" | val ppl {math.exp(min(losses['val'], 700)):.2f}"
+        self.log(f"eval  {self.step:5d} | train {losses['train']:.4f} | val {losses['val']:.4f}{ppl}{scores}")
         self.timing["eval"] += time.perf_counter() - t
         self._t_last, self._steps_since = time.perf_counter(), 0        # evaluation is not step time
 
@@ -271,8 +305,11 @@ class Run:
         cfg = self.cfg
         # tokens a step computes on: a full window per row, or what the batch source says a row holds on average
         row = getattr(self.batches, "mean_row_tokens", self.model_config.block_size)
-        self.tokens_per_step = int(round(cfg.batch_size * row * self.ranks.world))
+        rows = getattr(self.batches, "rows_per_batch", cfg.batch_size)      # DPO: two answers per pair
+        self.tokens_per_step = int(round(rows * row * self.ranks.world))
         per_token = getattr(self.model, "flops_per_token", None)
+        if per_token is not None and hasattr(self.batches, "mean_row_tokens"):   # attention over rows this long
+            per_token = functools.partial(per_token, seq_len=self.batches.mean_row_tokens)
         self.flops_per_step = per_token() * self.tokens_per_step if per_token else None
         if self.flops_per_step is not None and lora_layers(self.model):
             # 6 N per token counts forward (2 N), input gradients (2 N) and weight gradients (2 N); with
@@ -295,6 +332,9 @@ class Run:
                 f"{self.tokens_per_step / dt / 1e3:6.1f}k tok/s")
         if self.flops_per_step is not None:
             line += f" | mfu {flops.mfu(self.flops_per_step, dt, self.peak) * 100:.2f}%"
+        rewards = getattr(self.batches, "last", None)       # DPO: how the step's pairs are ranked
+        if rewards is not None:
+            line += f" | reward acc {rewards['accuracy']:.2f} | margin {rewards['margin']:.3f}"
         self.log(line)
         self._t_last, self._steps_since = time.perf_counter(), 0
 

@@ -10,14 +10,12 @@ import dataclasses
 import os
 import pathlib
 
-import numpy as np
-
 from . import checkpoint
 from .config import TrainConfig, make_schedule
 from .distributed import launched_under_mpi
 from .presets import PRESETS
 from .pretrained import load_model_source, registered_names, resolve_model
-from ..data.chat import prepare_chat, read_chat_jsonl
+from ..data.chat import hold_out, prepare_chat, read_chat_jsonl
 from ..data.dates import prepare_dates
 from ..data.text import load_meta, prepare as prepare_text, shakespeare
 from ..errors import CheckpointError, ConfigError, DataError
@@ -119,11 +117,7 @@ def prepare_chat_file(path, loaded, distributed=False, log=print):
         raise DataError(f"{folder} must be prepared from {path} once before the MPI ranks start: run the same "
                         "command without mpiexec first (or `prepare --corpus chat`)")
     template = chat_template_of(loaded)
-    order = np.random.default_rng(0).permutation(len(chats))
-    n_val = max(1, len(chats) // 10)
-    if len(chats) < 2:
-        raise DataError(f"{path} holds {len(chats)} conversation; training and validation need at least 2")
-    val, train = [chats[i] for i in order[:n_val]], [chats[i] for i in order[n_val:]]
+    train, val = hold_out(chats, path)
     meta = prepare_chat(train, val, folder, loaded.tokenizer, template, source=str(path), source_sha256=digest)
     log(f"prepared {folder} from {path}: {len(train)} training and {len(val)} held-out conversations, "
         f"{meta['train_tokens']:,} and {meta['val_tokens']:,} tokens")
