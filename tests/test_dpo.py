@@ -304,8 +304,10 @@ def test_prepare_pairs_and_train_smollm2_with_dpo_end_to_end(tmp_path):
     assert meta["preference"] == {"train_pairs": 5, "val_pairs": 1} and meta["vocab_size"] == 49152
     out = run_cli("train", "--init-from", "smollm2", "--preset", "smollm2-dpo", "--dataset", "prefs",
                   "--max-iters", 1, "--batch-size", 1, "--eval-iters", 1, "--log-interval", 1, "--lora-r", 2,
-                  "--lora-target-modules", "q_proj", "--out-dir", "o", "--samples", 0, cwd=tmp_path).stdout
+                  "--lora-target-modules", "q_proj", "--rpo-alpha", 0, "--out-dir", "o", "--samples", 0,
+                  cwd=tmp_path).stdout
     assert "reference: the log-probabilities of 12 answers" in out
-    assert "reward acc" in out and "margin" in out and "loss 0.6931" in out
+    assert "reward acc" in out and "margin" in out and "loss 0.6931" in out      # DPO alone starts at log 2
     saved = checkpoint.read_meta(tmp_path / "o" / "last.npz")
-    assert saved["train_config"]["dpo_beta"] == 0.1 and sorted(len(v) for v in saved["dpo_reference"].values()) == [2, 10]
+    assert saved["train_config"]["dpo_beta"] == 0.1 and saved["train_config"]["rpo_alpha"] == 0
+    assert sorted(len(v) for v in saved["dpo_reference"].values()) == [2, 10]
