@@ -26,6 +26,11 @@ k, q, v = key(x), query(x), value(x)                          # (B, T, 16) each
 # %%
 scores = q @ k.transpose(-2, -1) * head_size ** -0.5           # (B, T, T)
 print("score variance with scaling:", scores.numpy().var().round(3))
+# Why about 1/9 here, not 1: nn.Linear draws its weights from U(-1/sqrt(C), 1/sqrt(C)) (PyTorch's
+# default), of variance 1/(3C), so each entry of q and of k has variance C / (3C) = 1/3, each
+# product q_i k_i 1/9, and the scaled sum of head_size of them 1/9 again. With q and k of unit
+# variance (the cell below) the scaled variance is 1.
+assert 0.06 < scores.numpy().var() < 0.17
 mask = np.triu(np.ones((T, T), dtype=bool), k=1)               # True above the diagonal: the future
 weights = scores.masked_fill(mask, float("-inf")).softmax(dim=-1)
 out = weights @ v                                              # (B, T, 16)
