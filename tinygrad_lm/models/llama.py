@@ -259,10 +259,15 @@ class LlamaModel(nn.Module):
     def forward(self, ids):
         """Checked token ids (B, T) -> the last layer's normed hidden states (B, T, hidden_size), as
         Hugging Face's LlamaModel (the heads' input: lm_head, or a classifier's score)."""
+        return self.norm(self.blocks(ids))
+
+    def blocks(self, ids, kv_caches=None):
+        """The embedding and every decoder layer (with the KV caches, the positions after those
+        cached), before the final norm: a sampler normalises only the last position."""
         x = F.embedding(ids, self.embed_tokens.weight, check_indices=False)
-        for layer in self.layers:
-            x = layer(x)
-        return self.norm(x)
+        for i, layer in enumerate(self.layers):
+            x = layer(x, None if kv_caches is None else kv_caches[i])
+        return x
 
 
 class LlamaForCausalLM(nn.Module):
@@ -302,9 +307,7 @@ class LlamaForCausalLM(nn.Module):
         if start + T > c.block_size:
             raise ValueError(f"Llama: a sequence of {start + T} tokens is longer than max_position_embeddings="
                              f"{c.block_size}; crop the context")
-        x = F.embedding(ids, self.model.embed_tokens.weight, check_indices=False)
-        for i, layer in enumerate(self.model.layers):
-            x = layer(x, None if kv_caches is None else kv_caches[i])
+        x = self.model.blocks(ids, kv_caches)
         if last_only and targets is None:
             x = x[:, -1:]
         logits = self.lm_head(self.model.norm(x))

@@ -137,8 +137,9 @@ def get_peft_model(model, peft_config, fused=True):
     names = list(_targets(model, peft_config.target_modules))
     if not names:
         raise ValueError(f"get_peft_model: no Linear named {peft_config.target_modules} in {type(model).__name__}")
-    saved = [m for n, m in model.named_modules() if n and n.rsplit(".", 1)[-1] in (peft_config.modules_to_save or ())]
-    names = [n for n in names if n.rsplit(".", 1)[-1] not in (peft_config.modules_to_save or ())]
+    whole = set(peft_config.modules_to_save or ())              # trained whole, not adapted
+    saved = [m for n, m in model.named_modules() if n and n.rsplit(".", 1)[-1] in whole]
+    names = [n for n in names if n.rsplit(".", 1)[-1] not in whole]
     for p in model.parameters():
         p.requires_grad = False
     for name in names:

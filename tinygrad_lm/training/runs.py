@@ -152,8 +152,9 @@ class Run:
         shard, and the train and val splits evaluation reads), computed once with the weights
         training starts from, before the first step; a resumed run has them from its checkpoint."""
         t, computed = time.perf_counter(), 0
-        for tokens in (self.batches.data, self.data["train"], self.data["val"]):
-            batches = self.batch_source(tokens, self.model_config.block_size, self.cfg.batch_size, seed=0)
+        others = [self.batch_source(tokens, self.model_config.block_size, self.cfg.batch_size, seed=0)
+                  for tokens in (self.data["train"], self.data["val"]) if tokens is not self.batches.data]
+        for batches in (self.batches, *others):
             if batches.key in self.reference:
                 continue
             if resumed:
